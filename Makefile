@@ -26,7 +26,7 @@ sandbox:
 	  else echo "note: bwrap not found; agents run as plain processes"; fi; }
 
 demo: $(STAMP) sandbox
-	$(PY) -m vm0_notebook.demo
+	$(PY) notebooks/execute.py notebooks/demo.ipynb
 
 lint: $(STAMP)
 	$(PY) -m ruff check vm0_notebook tests benchmarks

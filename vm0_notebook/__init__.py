@@ -26,15 +26,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from .api.client import AsyncClient, Client
     from .api.errors import *  # noqa: F403
     from .api.models import Run
-    from .frames import compare_metrics, plot_runs
+    from .plots import compare_metrics, plot_runs
 
 # name -> module that defines it; resolved on first attribute access (PEP 562).
 _LAZY = {
     "Client": ".api.client",
     "AsyncClient": ".api.client",
     "Run": ".api.models",
-    "plot_runs": ".frames",
-    "compare_metrics": ".frames",
+    "plot_runs": ".plots",
+    "compare_metrics": ".plots",
 }
 _ERRORS_MODULE = ".api.errors"
 

@@ -11,6 +11,7 @@ import base64
 import binascii
 import hmac
 import json
+import logging
 import re
 import secrets
 from collections.abc import Callable, Sequence
@@ -21,8 +22,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+logger = logging.getLogger(__name__)
+
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 MAX_NAME = 100
+# Room for a 1 MiB prompt with plenty of variables; bulk data goes through storage uploads.
+MAX_JSON_BODY = 8 * 1024 * 1024
 
 _STATUS_OF_TYPE = {
     "invalid_request_error": 400,
@@ -123,7 +128,12 @@ def no_content() -> Response:
 
 async def json_body(request: Request) -> dict[str, Any]:
     """The request's JSON object, or a 400 that says what is wrong with it."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_JSON_BODY:
+        raise invalid(f"Request body is too large (over {MAX_JSON_BODY // 2**20} MiB)")
     raw = await request.body()
+    if len(raw) > MAX_JSON_BODY:
+        raise invalid(f"Request body is too large (over {MAX_JSON_BODY // 2**20} MiB)")
     if not raw:
         return {}
     try:
@@ -179,8 +189,14 @@ def check_name(name: Any, param: str = "name") -> str:
 # -- pagination ------------------------------------------------------------------------------
 
 
-def page_args(request: Request, default: int = 20) -> tuple[int, tuple[str, ...] | None]:
-    """``limit`` (1..100) and the decoded ``cursor`` (a keyset position), from the query."""
+def page_args(
+    request: Request, default: int = 20, shape: tuple[type, ...] | None = None
+) -> tuple[int, tuple[Any, ...] | None]:
+    """``limit`` (1..100) and the decoded ``cursor`` (a keyset position), from the query.
+
+    With ``shape`` (such as ``(int,)``), a cursor whose position does not have those types is a
+    400 too, so a hand-made cursor cannot reach the SQL as the wrong type.
+    """
     raw = request.query_params.get("limit")
     if raw is None or raw == "":
         limit = default
@@ -197,6 +213,10 @@ def page_args(request: Request, default: int = 20) -> tuple[int, tuple[str, ...]
     try:
         position = json.loads(base64.urlsafe_b64decode(cursor.encode() + b"=="))
         if not isinstance(position, list) or not all(isinstance(p, str | int) for p in position):
+            raise ValueError
+        if shape is not None and (
+            len(position) != len(shape) or not all(map(isinstance, position, shape))
+        ):
             raise ValueError
     except (ValueError, binascii.Error):
         raise invalid("Invalid 'cursor'", "cursor") from None
@@ -260,7 +280,22 @@ class RequestIdAndAuth:
                 error = ApiError("authentication_error", "invalid_api_key", "Invalid API key")
                 await ok(error.body(), error.status)(scope, receive, send_with_id)
                 return
-        await self.app(scope, receive, send_with_id)
+        started = False
+
+        async def send_tracked(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send_with_id(message)
+
+        try:
+            await self.app(scope, receive, send_tracked)
+        except Exception:
+            # The answer stays generic: an exception's text could carry anything, secrets too.
+            logger.exception("%s %s failed", scope.get("method"), path)
+            if started:
+                raise
+            error = ApiError("api_error", "internal_error", "Internal server error")
+            await ok(error.body(), error.status)(scope, receive, send_with_id)
 
 
 def error_response(request: Request, exc: Exception) -> Response:

@@ -42,6 +42,8 @@ class RunSpec:
     workdir: Path
     # The process's whole environment: VM0_PROMPT, VM0_RUN_ID, VM0_SESSION_ID, VM0_WORKDIR,
     # the run's variables and secrets, plus a minimal PATH/HOME/LANG. Nothing from the server.
+    # A variable too long for exec (over 128 KiB, e.g. a huge VM0_PROMPT) is left out, with a
+    # log line; the prompt always arrives on stdin.
     env: dict[str, str]
     # Values to mask (as ``***``) in everything the process prints before it is reported.
     secrets: tuple[str, ...] = ()
@@ -63,6 +65,8 @@ class MetricSample:
     disk_used_bytes: int
     network_rx_bytes: int | None = None
     network_tx_bytes: int | None = None
+    # The runner fills memory_total_bytes (the limit, else the machine's), disk_total_bytes
+    # and processes (the tree's size).
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -78,7 +82,10 @@ class RunHost(Protocol):
         ...
 
     def output(self, run_id: str, type: str, data: dict[str, Any]) -> None:
-        """One stream-JSON event (``type`` is its ``type`` field, ``data`` the whole object)."""
+        """One stream-JSON event (``type`` is its ``type`` field, ``data`` the whole object).
+
+        Every run gets exactly one ``result`` before ``finish`` unless the agent printed its
+        own, including runs that never started (prepare failed, cancelled while queued)."""
         ...
 
     def log(
@@ -88,7 +95,11 @@ class RunHost(Protocol):
         level: LogLevel,
         message: str,
         metadata: dict[str, Any] | None = None,
-    ) -> None: ...
+    ) -> None:
+        """A log line: stderr lines come as ``("agent", "info", line, {"stream": "stderr"})``
+        (no ``sequence``: they mirror no output event); lifecycle steps (sandbox, volumes,
+        process started, exit code, timeout) as ``"system"``."""
+        ...
 
     def metric(self, run_id: str, sample: MetricSample) -> None: ...
 
@@ -111,9 +122,13 @@ class RunnerAPI(Protocol):
 
     async def cancel(self, run_id: str) -> bool:
         """Drop a queued run, or SIGTERM a running one's process group (SIGKILL after 5 s).
-        Either way ``host.finish(run_id, "cancelled", ...)`` follows. False if unknown."""
+        Returns True once ``host.finish(run_id, "cancelled", ...)`` has run (for a running
+        run that is when its processes are gone: at most about 5 s). False if unknown here, or
+        if it was already ending on its own (its process had exited): then it returns only once
+        that end is recorded, so the caller reads the final status."""
         ...
 
     async def shutdown(self) -> None:
-        """Kill every agent process (the server is stopping)."""
+        """Kill every agent process (the server is stopping). Running runs are finished as
+        ``failed``; queued ones are dropped without a call (they stay ``pending``)."""
         ...

@@ -1,0 +1,108 @@
+"""20,000 events through ``%vm0 attach`` in a kernel, against the raw client on the same run.
+
+    python benchmarks/stream_cell.py [--events 20000] [--repeat 3]
+
+Starts a private local server, lets the ``python`` agent print ``--events`` lines (one output
+event each), then, in one IPython kernel, times two cells over that finished run's replayed
+stream: the baseline ``for _ in client.runs.events(RUN): pass`` and ``%vm0 attach RUN``
+(render, mask, live view, display updates). Prints the medians, their ratio, and how many
+display messages the magic sent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from jupyter_client.manager import start_new_kernel
+
+
+def start_server(data_dir: Path, token: str) -> tuple[subprocess.Popen[str], str]:
+    """``python -m vm0_notebook.local serve`` on a free port; the process and its URL."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VM0_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vm0_notebook.local", "serve", "--port", "0",
+         "--data-dir", str(data_dir), "--token", token],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        match = re.search(r"https?://\S+", line)
+        if match:
+            return proc, match.group(0).rstrip("/")
+    proc.kill()
+    raise RuntimeError("the local server did not start")
+
+
+def timed_cell(kc, code: str) -> tuple[float, int]:
+    """Seconds from execute to reply, and the display messages the cell sent."""
+    displays = 0
+
+    def count(msg) -> None:
+        nonlocal displays
+        if msg["msg_type"] in ("display_data", "update_display_data"):
+            displays += 1
+
+    start = time.perf_counter()
+    reply = kc.execute_interactive(code, output_hook=count, timeout=600)
+    elapsed = time.perf_counter() - start
+    if reply["content"]["status"] != "ok":
+        raise RuntimeError(f"cell failed: {code!r}: {reply['content'].get('evalue')}")
+    return elapsed, displays
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    token = "vm0_bench_" + secrets.token_hex(16)
+    with tempfile.TemporaryDirectory() as tmp:
+        server, url = start_server(Path(tmp) / "server", token)
+        km = kc = None
+        try:
+            from vm0_notebook import Client
+
+            with Client(api_url=url, api_key=token) as client:
+                code = f"for i in range({args.events}):\n    print(f'line {{i}}')"
+                run = client.runs.create(agent="python", prompt=code).wait()
+            env = {k: v for k, v in os.environ.items() if not k.startswith("VM0_")}
+            env.update(VM0_API_URL=url, VM0_API_KEY=token)
+            km, kc = start_new_kernel(kernel_name="python3", env=env, cwd=tmp)
+            setup = "%load_ext vm0_notebook\nimport vm0_notebook as vm0\nclient = vm0.Client()"
+            timed_cell(kc, setup)
+            raw_cell = f"for _ in client.runs.events({run.id!r}): pass"
+            magic_cell = f"%vm0 attach {run.id} -o r"
+            timed_cell(kc, magic_cell)  # warm-up: imports, first connection
+            raw, magic, displays = [], [], 0
+            for _ in range(args.repeat):
+                raw.append(timed_cell(kc, raw_cell)[0])
+                seconds, displays = timed_cell(kc, magic_cell)
+                magic.append(seconds)
+        finally:
+            if kc is not None:
+                kc.stop_channels()
+            if km is not None:
+                km.shutdown_kernel(now=True)
+            server.terminate()
+            server.wait(timeout=15)
+
+    raw_s, magic_s = statistics.median(raw), statistics.median(magic)
+    print(f"{args.events:,} events, median of {args.repeat}")
+    print(f"raw client (baseline)   {raw_s * 1000:8.0f} ms")
+    print(f"%vm0 attach             {magic_s * 1000:8.0f} ms   ratio {magic_s / raw_s:.2f}")
+    print(f"display messages sent by the magic: {displays}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""Live run events: order, resume, duplicates, gaps, dropped and silent streams, log fallback."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from proxies import FaultProxy
+
+import vm0_notebook as vm0
+from vm0_notebook.api.events import _Tracker
+from vm0_notebook.api.models import Event, LogEntry
+
+# a python agent printing N stream-JSON events (the server adds a result: N + 1 outputs)
+MANY = (
+    "import json\n"
+    "for i in range({n}):\n"
+    "    print(json.dumps({{'type': 'assistant', 'message': {{'content': "
+    "[{{'type': 'text', 'text': 'line %d' % i}}]}}}}), flush=True)\n"
+)
+
+
+def outputs(events: list[Event]) -> list[tuple[int | None, str | None, dict[str, Any]]]:
+    return [(e.sequence, e.type, e.payload) for e in events if e.event == "output"]
+
+
+def test_events_of_a_live_run(api: Any) -> None:
+    run = api.runs.create(agent="echo", prompt=" ".join(f"w{i}" for i in range(40)))
+    events = list(api.runs.events(run.id))
+    assert events[0].event == "status" and events[-1].event == "complete"
+    assert events[-1].status == "completed"
+    seqs = [e.sequence for e in events if e.event == "output"]
+    assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) >= 3
+    types = [e.type for e in events if e.event == "output"]
+    assert types[0] == "system" and types[-1] == "result"
+
+
+def test_events_of_a_finished_run_are_recovered(api: Any) -> None:
+    """Through the variant only ``complete`` comes: the output is rebuilt from the logs."""
+    run = api.runs.create(agent="echo", prompt="finished before we listened").wait(timeout=60)
+    events = list(api.runs.events(run.id))
+    assert events[-1].event == "complete"
+    if api.variant == "variant":  # the proxy sent nothing but `complete`
+        assert [e.event for e in events if e.event != "output"] == ["complete"]
+    outs = [e for e in events if e.event == "output"]
+    assert [e.sequence for e in outs] == list(range(1, len(outs) + 1))
+    assert outs[-1].type == "result"
+    assert outs[-1].payload["result"] == "finished before we listened"
+
+
+def test_resume_after_a_sequence(api: Any) -> None:
+    run = api.runs.create(agent="echo", prompt=" ".join(f"w{i}" for i in range(40))).wait(60)
+    everything = outputs(list(api.runs.events(run.id)))
+    tail = outputs(list(api.runs.events(run.id, last_event_id=2)))
+    assert tail == everything[2:]
+
+
+def test_dropped_streams_lose_and_repeat_nothing(
+    local_server: Any, client: Any, proxy: Any
+) -> None:
+    run = client.runs.create(agent="python", prompt=MANY.format(n=300)).wait(timeout=60)
+    truth = outputs(list(client.runs.events(run.id)))
+    assert len(truth) == 301
+
+    faulty = proxy(FaultProxy, cut_rate=0.05, error_rate=0.2, seed=5)
+    flaky = vm0.Client(api_url=faulty.url, api_key=local_server.token, max_attempts=20,
+                       retry_backoff=0.01)
+    seen = outputs(list(flaky.runs.events(run.id)))
+    assert faulty.faults.get("cut", 0) >= 3
+    assert seen == truth
+
+
+def test_live_stream_survives_cuts(local_server: Any, proxy: Any) -> None:
+    faulty = proxy(FaultProxy, cut_rate=0.1, seed=9)
+    flaky = vm0.Client(api_url=faulty.url, api_key=local_server.token, max_attempts=20,
+                       retry_backoff=0.01)
+    slow = "flush=True); __import__('time').sleep(0.002)"
+    prompt = MANY.format(n=200).replace("flush=True)", slow)
+    run = flaky.runs.create(agent="python", prompt=prompt)
+    seen = list(run.stream())
+    assert faulty.faults.get("cut")
+    assert [e.sequence for e in seen if e.event == "output"] == list(range(1, 202))
+    assert run.status == "completed"
+
+
+def test_a_silent_stream_reconnects(local_server: Any, proxy: Any) -> None:
+    faulty = proxy(FaultProxy, stall_after=3)
+    quiet = vm0.Client(api_url=faulty.url, api_key=local_server.token,
+                       stream_idle_timeout=0.5, retry_backoff=0.01)
+    run = quiet.runs.create(agent="python", prompt=MANY.format(n=20)).wait(timeout=60)
+    seen = list(quiet.runs.events(run.id))
+    assert faulty.faults.get("stall") == 1
+    assert [e.sequence for e in seen if e.event == "output"] == list(range(1, 22))
+
+
+def test_async_events_resume_too(local_server: Any, proxy: Any) -> None:
+    faulty = proxy(FaultProxy, cut_rate=0.1, seed=2)
+
+    async def main() -> list[int | None]:
+        async with vm0.AsyncClient(api_url=faulty.url, api_key=local_server.token,
+                                   max_attempts=20, retry_backoff=0.01) as aclient:
+            run = await aclient.runs.create(agent="python", prompt=MANY.format(n=100))
+            return [e.sequence async for e in aclient.runs.events(run.id) if e.event == "output"]
+
+    assert asyncio.run(main()) == list(range(1, 102))
+    assert faulty.faults.get("cut")
+
+
+def test_unknown_run_is_not_found(api: Any) -> None:
+    with pytest.raises(vm0.NotFoundError):
+        list(api.runs.events("run_" + "f" * 24))
+
+
+# -- the tracker's rules, on their own ------------------------------------------------------------
+
+
+def output(seq: int) -> Event:
+    return Event("output", {"sequence": seq, "type": "assistant", "data": {"n": seq}}, seq)
+
+
+def test_tracker_drops_duplicates_and_reports_gaps() -> None:
+    t = _Tracker("run_x", None, None)
+    t.connection()
+    got = [e for seq in (1, 2, 2, 1, 5, 6) for e in t.accept_event(output(seq))]
+    assert [(e.event, e.sequence) for e in got] == [
+        ("output", 1), ("output", 2), ("gap", None), ("output", 5), ("output", 6)]
+    assert got[2].data == {"after": 2, "next": 5, "missing": 2}
+    params, headers = t.connection()
+    assert params == {"last_event_id": "6", "lastEventId": "6"}
+    assert headers["Last-Event-ID"] == "6"
+
+
+def test_tracker_drops_repeated_status_and_holds_complete() -> None:
+    t = _Tracker("run_x", None, None)
+    t.connection()
+    status = Event("status", {"status": "running"})
+    assert t.accept_event(status) == [status]
+    assert t.accept_event(Event("status", {"status": "running"})) == []
+    assert t.accept_event(Event("complete", {"status": "completed"})) == []
+    assert not t.needs_logs  # this connection saw the run live
+    assert [e.event for e in t.finish()] == ["complete"]
+
+
+def test_tracker_rebuilds_output_from_agent_logs() -> None:
+    t = _Tracker("run_x", 1, None)
+    t.connection()
+    t.accept_event(Event("complete", {"status": "completed"}))
+    assert t.needs_logs
+    entries = [
+        LogEntry.from_api({"timestamp": "2024-01-01T00:00:00Z", "type": "agent", "level": "info",
+                           "message": f'{{"type": "assistant", "n": {n}}}',
+                           "metadata": {"sequence": n, "eventType": "assistant"}})
+        for n in (2, 1, 3)
+    ]
+    got = t.from_logs(entries)
+    assert [(e.sequence, e.type, e.payload["n"]) for e in got] == [(2, "assistant", 2),
+                                                                 (3, "assistant", 3)]

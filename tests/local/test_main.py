@@ -1,0 +1,91 @@
+"""``python -m vm0_notebook.local``: serve, status, stop, and a restart after SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import signal
+import stat
+import subprocess
+import sys
+
+from agent_runs import Api
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "vm0_notebook.local", *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_serve_writes_its_state_and_stops_cleanly(start_server, tmp_path):
+    server = start_server(data_dir=tmp_path / "d")
+    state_file = tmp_path / "d" / "server.json"
+    assert stat.S_IMODE(state_file.stat().st_mode) == 0o600
+    assert json.loads(state_file.read_text()) == {"url": server.url, "token": server.token,
+                                                  "pid": server.pid}
+    assert server.url.startswith("http://127.0.0.1:")
+
+    status = cli("status", "--data-dir", str(tmp_path / "d"))
+    assert status.returncode == 0 and server.url in status.stdout
+    assert "sandbox:" in status.stdout
+
+    again = cli("serve", "--data-dir", str(tmp_path / "d"))
+    assert again.returncode == 1 and "already using" in again.stderr
+
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=30) == 0
+    assert not state_file.exists()
+    status = cli("status", "--data-dir", str(tmp_path / "d"))
+    assert status.returncode == 1 and "not running" in status.stdout
+
+
+def test_stop_command(start_server, tmp_path):
+    server = start_server(data_dir=tmp_path / "d")
+    stopped = cli("stop", "--data-dir", str(tmp_path / "d"))
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout
+    assert server.process.wait(timeout=30) == 0
+    assert "was not running" in cli("stop", "--data-dir", str(tmp_path / "d")).stdout
+
+
+def test_bad_arguments():
+    assert cli("serve", "--max-concurrent-runs", "0").returncode == 2
+    assert cli("launch").returncode == 2
+
+
+def test_sigkill_restart_keeps_what_was_committed(start_server, tmp_path):
+    data = tmp_path / "d"
+    first = start_server("--max-concurrent-runs", "1", data_dir=data)
+    api = Api(first)
+    agent = api.agent(["bash", "-c", "echo custom"])
+    volume = api.volume({"a.txt": b"kept"})
+    done = api.run("echo", "before the crash")
+    running = api.start("shell", "echo ready; sleep 60")
+    api.frames(running, until="ready")
+    pending = api.start("echo", "never started")
+    api.close()
+    first.stop(signal.SIGKILL)
+
+    second = start_server(data_dir=data)
+    api = Api(second)
+    try:
+        assert api.http.get(f"/agents/{agent}").status_code == 200
+        assert api.http.get(f"/volumes/{volume}").json()["file_count"] == 1
+        again = api.finish(done.detail["id"])
+        assert again.detail == done.detail
+        assert again.outputs == done.outputs
+        assert again.frames[-1] == done.frames[-1]  # the same complete frame
+        for run_id, was in ((running, "running"), (pending, "pending")):
+            detail = api.get(run_id)
+            assert detail["status"] == "failed"
+            assert detail["error"] == (f"The local server stopped before this run finished "
+                                       f"(it was {was}); start it again")
+            frames = api.frames(run_id)
+            assert frames[-1] == ("complete", {"status": "failed", "output": detail["error"],
+                                               "error": detail["error"]})
+            results = [d for e, d in frames if e == "output" and d["type"] == "result"]
+            assert results and results[-1]["data"]["is_error"] is True
+            outputs = [d["sequence"] for e, d in frames if e == "output"]
+            assert outputs == list(range(1, len(outputs) + 1))
+            assert any("stopped before" in e["message"] for e in api.logs(run_id))
+        assert api.run(agent, "after the restart").texts == ["custom"]
+    finally:
+        api.close()

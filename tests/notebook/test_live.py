@@ -1,0 +1,112 @@
+"""The live view: rate limit, bounded tail, both formats, masking, the final summary."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from vm0_notebook.notebook.live import LiveView, summary_lines
+from vm0_notebook.notebook.masking import SecretMasker
+from vm0_notebook.notebook.render import Line
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[dict[str, str], str, bool]] = []
+
+    def __call__(self, bundle: dict[str, str], display_id: str, update: bool) -> None:
+        self.calls.append((bundle, display_id, update))
+
+
+def make_view(**kw: object) -> tuple[LiveView, Clock, Recorder]:
+    clock, sent = Clock(), Recorder()
+    options = {"agent": "echo", "run_id": "run_1", "publish": sent, "clock": clock, **kw}
+    return LiveView(**options), clock, sent  # type: ignore[arg-type]
+
+
+def test_a_flood_of_events_is_drawn_at_most_ten_times_a_second() -> None:
+    view, clock, sent = make_view(tail_lines=50, max_updates_per_second=10)
+    for i in range(20_000):  # 20,000 events over 2 seconds
+        view.add([Line(f"line {i}")])
+        view.refresh()
+        clock.now += 0.0001
+    view.refresh(force=True)
+    assert 2 <= len(sent.calls) <= 2 * 10 + 2
+    # one display area: created once, then only updated
+    assert [update for _, _, update in sent.calls] == [False] + [True] * (len(sent.calls) - 1)
+    assert len({display_id for _, display_id, _ in sent.calls}) == 1
+    text = sent.calls[-1][0]["text/plain"]
+    assert "line 19999" in text and "line 19949" not in text
+    assert "19,950 earlier lines hidden; every line is in run.logs()" in text
+
+
+def test_nothing_new_redraws_only_for_the_clock() -> None:
+    view, clock, sent = make_view()
+    view.refresh()
+    for _ in range(100):
+        clock.now += 0.05
+        view.refresh()
+    # 5 seconds without events: the elapsed time moves about once a second
+    assert 1 + 4 <= len(sent.calls) <= 1 + 5
+
+
+def test_bundle_has_plain_text_and_escaped_html() -> None:
+    view, _, _ = make_view()
+    view.set_status("running")
+    view.add([Line("<b>not bold</b>", "text"), Line("✗ error: nope", "error")])
+    bundle = view.bundle()
+    assert set(bundle) == {"text/plain", "text/html"}
+    assert bundle["text/plain"].splitlines()[0].startswith("echo · run_1 · running · ")
+    assert "&lt;b&gt;not bold&lt;/b&gt;" in bundle["text/html"]
+    assert "<b>not bold</b>" not in bundle["text/html"]
+
+
+def test_secrets_are_masked_in_lines_header_and_summary() -> None:
+    masker = SecretMasker()
+    masker.add("TOPSECRET")
+    view, _, sent = make_view(masker=masker, agent="agent-TOPSECRET")
+    view.add([Line("the value is TOPSECRET")])
+    run = SimpleNamespace(
+        id="run_1", status="failed", error="bad token TOPSECRET", execution_time_ms=1500,
+        session_id=None, checkpoint_id=None, volumes={}, artifact_name=None, agent_version=None,
+    )
+    view.finish(run)
+    for bundle, _, _ in sent.calls:
+        assert "TOPSECRET" not in bundle["text/plain"] + bundle["text/html"]
+    assert "error: bad token ***" in sent.calls[-1][0]["text/plain"]
+
+
+def test_summary_names_what_the_run_used_and_what_to_do_next() -> None:
+    run = SimpleNamespace(
+        id="run_9", status="completed", error=None, execution_time_ms=41250,
+        session_id="ses_1", checkpoint_id="chk_1", agent_version="ver_3",
+        volumes={"input-data": "a" * 64}, artifact_name="results", artifact_version="b" * 64,
+    )
+    text = "\n".join(line.text for line in summary_lines(run, handle="r"))
+    assert "completed in 41.2 s · session ses_1 · checkpoint chk_1" in text
+    assert f"used: agent version ver_3 · volume input-data@{'a' * 12} · " \
+           f"artifact results@{'b' * 12}" in text
+    assert 'next: %vm0 logs run_9  ·  r.follow_up("...")' in text
+
+
+def test_summary_of_a_run_still_going_points_to_attach() -> None:
+    run = SimpleNamespace(id="run_9", status="running")
+    text = "\n".join(line.text for line in summary_lines(run))
+    assert "%vm0 attach run_9" in text
+
+
+def test_finish_always_publishes_and_freezes_the_duration() -> None:
+    view, clock, sent = make_view()
+    view.refresh()
+    run = SimpleNamespace(id="run_1", status="completed", execution_time_ms=2000)
+    view.finish(run)
+    clock.now += 100
+    assert len(sent.calls) == 2 and view.elapsed() == 2.0
+    assert "completed · 2.0 s" in view.header()

@@ -1,0 +1,222 @@
+"""``%vm0`` / ``%%vm0`` in a real kernel (nbclient) against the real local server."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+from notebook_kernel import SECRET_NAME, Notebook, html_of, text_of
+
+pytestmark = pytest.mark.notebook
+
+
+def _running_with(client, marker: str):
+    """The running run whose prompt holds ``marker`` once it has printed something, else None."""
+    for run in client.runs.list(status="running"):
+        if marker in (run.prompt or "") and any(client.runs.logs(run.id, type="agent")):
+            return run
+    return None
+
+
+def test_load_ext_is_silent_and_help_lists_every_command(notebook: Notebook) -> None:
+    assert notebook.nb.cells[0].outputs == []
+    help_text = notebook.value('print(get_ipython().object_inspect_text("%vm0"))')
+    for needle in ("%%vm0 run", "--on-interrupt", "%vm0 attach", "%vm0 logs", "%vm0 local",
+                   "VM0Magics.tail_lines"):
+        assert needle in help_text
+
+
+def test_run_fills_the_prompt_streams_and_returns_the_run(notebook: Notebook) -> None:
+    notebook.run('name = "penguins"')
+    cell = notebook.run("%%vm0 run echo -o r\nSummarise {name} and keep {{braces}}.")
+    text = text_of(cell)
+    assert "Summarise penguins and keep {braces}." in text
+    assert "echo · run_" in text and "completed" in text and "next: %vm0 logs run_" in text
+    assert "<pre" in html_of(cell)  # the live area has an HTML form too
+    assert [o.output_type for o in cell.outputs][-1] == "execute_result"  # the Run
+    assert notebook.value("r.status") == "'completed'"
+    assert notebook.value("r.prompt") == "'Summarise penguins and keep {braces}.'"
+    # the one-line form; --raw sends braces as they are; "connected" is said only once
+    cell = notebook.run('%vm0 run echo --raw "keep {name}" -o raw')
+    assert "keep {name}" in text_of(cell) and "connected" not in text_of(cell)
+    assert notebook.value("raw.prompt") == "'keep {name}'"
+
+
+def test_quiet_and_no_wait_then_attach(notebook: Notebook) -> None:
+    cell = notebook.run('%vm0 run echo "quietly" --quiet -o q')
+    assert [o.output_type for o in cell.outputs] == ["execute_result"]
+    cell = notebook.run('%vm0 run echo "later" --no-wait -o nw')
+    run_id = json.loads(notebook.value("import json; print(json.dumps(nw.id))"))
+    assert f"follow it with: %vm0 attach {run_id}" in text_of(cell)
+    cell = notebook.run(f"%vm0 attach {run_id} -o again")
+    assert "later" in text_of(cell) and notebook.value("again.status") == "'completed'"
+
+
+def test_failed_run_binds_var_and_fails_the_cell_briefly(notebook: Notebook) -> None:
+    _, error = notebook.fails("%%vm0 run python -o bad\nraise SystemExit(3)")
+    assert error.startswith("RunFailed: run run_") and " failed" in error
+    assert "Traceback" not in error and len(error.splitlines()) == 1
+    assert notebook.value("bad.status") == "'failed'"
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("%vm0 run echo hi --bogus", "unrecognized arguments: --bogus"),
+        ("%%vm0 run\nhello", "name the agent"),
+        ("%vm0 run echo hi --var NOPE", "bad --var 'NOPE': write --var NAME=VALUE"),
+        ("%vm0 run no-such-agent hi", "no-such-agent"),
+        ("%vm0 frobnicate", "unknown command 'frobnicate'"),
+        ("%%vm0 run echo\n{undefined_name}", "NameError"),
+        ("%vm0 run echo hi --timeout 0", "--timeout must be a positive number"),
+        ("%vm0 run echo hi --secret NOT_SET_ANYWHERE", "set the environment variable"),
+        ("%vm0 run echo hi --volume @v1", "write --volume NAME or NAME@VERSION"),
+        ("%vm0 launcher", "widget is not part of this installation"),
+        ("%%vm0 runs\nbody", "takes no cell body"),
+    ],
+)
+def test_magic_line_errors_are_one_short_line(
+    notebook: Notebook, source: str, expected: str
+) -> None:
+    _, error = notebook.fails(source)
+    assert error.startswith("MagicError: ") and expected in error
+    assert len(error.splitlines()) == 1 and "Traceback" not in error
+
+
+def test_unreachable_server_is_one_line(notebook: Notebook) -> None:
+    notebook.run(
+        "import os, socket\n%unload_ext vm0_notebook\n"
+        "_saved_url = os.environ['VM0_API_URL']\n"
+        "s = socket.socket(); s.bind(('127.0.0.1', 0)); _port = s.getsockname()[1]; s.close()\n"
+        "os.environ['VM0_API_URL'] = f'http://127.0.0.1:{_port}'\n%load_ext vm0_notebook"
+    )
+    try:
+        _, error = notebook.fails("%vm0 agents")
+        assert error.startswith("MagicError: ") and len(error.splitlines()) == 1
+    finally:
+        notebook.run(
+            "%unload_ext vm0_notebook\nos.environ['VM0_API_URL'] = _saved_url\n"
+            "%load_ext vm0_notebook"
+        )
+
+
+def test_listings_are_dataframes(notebook: Notebook, client) -> None:
+    notebook.run('%vm0 run echo "for the listings" -o lr')
+    run_id = json.loads(notebook.value("import json; print(json.dumps(lr.id))"))
+    for source in ("%vm0 runs --limit 3", "%vm0 agents", f"%vm0 logs {run_id}",
+                   f"%vm0 metrics {run_id}", "%vm0 volumes", "%vm0 artifacts"):
+        cell = notebook.run(source)
+        (result,) = [o for o in cell.outputs if o.output_type == "execute_result"]
+        assert "text/html" in result.data, source
+    assert "echo" in text_of(notebook.run("%vm0 agents"))
+    assert run_id in text_of(notebook.run("%vm0 runs --limit 3 --agent echo"))
+    _, error = notebook.fails(f"%vm0 cancel {run_id}")  # it has finished
+    assert "cannot be cancelled" in error
+
+
+def test_volume_in_artifact_out_push_and_mount(notebook: Notebook, tmp_path) -> None:
+    (tmp_path / "hello.txt").write_text("hello from a volume\n")
+    cell = notebook.run(f"%vm0 push {tmp_path} nb-data -m first")
+    assert "nb-data@" in text_of(cell) and "1 files" in text_of(cell)
+    cell = notebook.run(
+        "%%vm0 run shell --volume nb-data --artifact nb-out -o va\n"
+        "cat volumes/nb-data/hello.txt > artifact/copy.txt && echo copied"
+    )
+    text = text_of(cell)
+    assert "copied" in text and "used: agent version" in text
+    assert "volume nb-data@" in text and "artifact nb-out@" in text
+    notebook.run("%vm0 mount artifact nb-out -o out_dir")
+    assert notebook.value("(out_dir / 'copy.txt').read_text()") == "'hello from a volume\\n'"
+
+
+def test_timeout_cancels_by_default(notebook: Notebook, client) -> None:
+    _, error = notebook.fails(
+        "%%vm0 run python --timeout 1 -o t\nimport time\ntime.sleep(60)"
+    )
+    assert error.startswith("RunFailed: gave up after 1 s (--timeout): run_")
+    run_id = json.loads(notebook.value("import json; print(json.dumps(t.id))"))
+    assert client.runs.get(run_id).status == "cancelled"
+
+
+def test_config_and_local_status(notebook: Notebook) -> None:
+    text = text_of(notebook.run("%vm0 config"))
+    assert "connected to: the local server at http://127.0.0.1:" in text
+    assert "%config VM0Magics.tail_lines = 100" in text
+    # this kernel talks to the test's server; the embedded one is not running
+    assert "local server not running" in text_of(notebook.run("%vm0 local status"))
+
+
+def test_secrets_and_api_key_never_reach_the_saved_notebook(notebook: Notebook) -> None:
+    cell = notebook.run(
+        f'%%vm0 run shell --secret {SECRET_NAME} -o s\necho "secret=${SECRET_NAME}"'
+    )
+    assert "secret=***" in text_of(cell)
+    # a later run prints the secret and the key back without the server knowing they are secret
+    cell = notebook.run(
+        "%%vm0 run echo -o leak\n"
+        f"key {{os.environ['VM0_API_KEY']}} and {{os.environ['{SECRET_NAME}']}}"
+    )
+    assert "key *** and ***" in text_of(cell)
+    notebook.run("%vm0 config")
+    notebook.run("leak")  # the Run's own display masks too
+    saved = notebook.saved()
+    assert notebook.secret not in saved and notebook.token not in saved
+
+
+def _interrupted(notebook: Notebook, client, options: str, seconds: int) -> tuple[str, str, str]:
+    """Run a python agent that ticks ten times a second for ``seconds``; Ctrl-C it once it
+    has printed something. The cell's text, its error, and the run id."""
+    marker = uuid.uuid4().hex
+    sender = notebook.interrupt_when(lambda: _running_with(client, marker) is not None)
+    cell, error = notebook.fails(
+        f"%%vm0 run python -o slow {options}\n# {marker}\nimport time\n"
+        f"for i in range({seconds * 10}):\n    print('tick', i, flush=True)\n"
+        "    time.sleep(0.1)"
+    )
+    sender.join()
+    run_id = json.loads(notebook.value("import json; print(json.dumps(slow.id))"))
+    return text_of(cell), error, run_id
+
+
+@pytest.mark.slow
+def test_ctrl_c_cancels_the_run_by_default(notebook: Notebook, client) -> None:
+    text, error, run_id = _interrupted(notebook, client, "", seconds=60)
+    assert error.startswith(f"RunFailed: interrupted: {run_id}") and "cancelled" in error
+    assert f"cancelling {run_id}" in text
+    assert client.runs.get(run_id).status == "cancelled"
+
+
+@pytest.mark.slow
+def test_ctrl_c_detach_then_attach_from_a_restarted_kernel(notebook: Notebook, client) -> None:
+    _, error, run_id = _interrupted(notebook, client, "--on-interrupt detach", seconds=10)
+    assert f"%vm0 attach {run_id}" in error and "keeps running" in error
+    assert client.runs.get(run_id).status == "running"
+
+    notebook.restart()
+    notebook.run("%load_ext vm0_notebook\n%config VM0Magics.tail_lines = 500")
+    cell = notebook.run(f"%vm0 attach {run_id} -o back")
+    text = text_of(cell)
+    assert "tick 0\n" in text and "tick 99\n" in text and "hidden" not in text
+    assert notebook.value("back.status") == "'completed'"
+
+
+@pytest.mark.slow
+def test_twenty_thousand_events_send_few_display_updates(notebook: Notebook) -> None:
+    started = time.monotonic()
+    cell = notebook.run(
+        "%%vm0 run python -o big\nfor i in range(20000):\n    print('line', i)"
+    )
+    elapsed = time.monotonic() - started
+    updates = notebook.counts["display_data"] + notebook.counts["update_display_data"]
+    # at most ~10 redraws a second of streaming, plus a constant (first draw, summary, clock)
+    assert updates <= 10 * elapsed + 10, (updates, elapsed)
+    assert notebook.counts["stream"] <= 2
+    assert len(json.dumps(cell.outputs)) < 64_000
+    text = text_of(cell)
+    assert "line 19999" in text and "earlier lines hidden" in text
+    # the whole output stays reachable: every event in the logs, the final text in .output
+    logged = notebook.value("len(big.logs(type='agent'))").splitlines()[-1]  # after tqdm's bar
+    assert int(logged) >= 20_000
+    assert notebook.value("big.output.splitlines()[-1]") == "'line 19999'"

@@ -1,0 +1,104 @@
+"""The renderer on a real agent stream (the sample) and on shapes it does not know."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from vm0_notebook.api.models import Event
+from vm0_notebook.notebook.render import (
+    EXCERPT_CHARS,
+    Line,
+    render_event,
+    render_run_event,
+    shorten,
+)
+
+# a realistic stream-JSON transcript of an agent run (init, text, tool calls, results)
+SAMPLE = Path(__file__).with_name("agent-stream.jsonl")
+
+
+@pytest.fixture(scope="module")
+def sample_lines() -> list[Line]:
+    events = [json.loads(line) for line in SAMPLE.read_text().splitlines() if line.strip()]
+    return [line for event in events for line in render_event(event)]
+
+
+def test_sample_stream_reads_like_a_transcript(sample_lines: list[Line]) -> None:
+    assert [(line.kind, line.text) for line in sample_lines] == [
+        ("info", "started: model claude-sonnet-4-5 · session ses_3f1c · "
+                 "tools Bash, Read, Write, Edit, Glob, Grep"),
+        ("text", "I'll start by looking at the input files."),
+        ("tool", "→ Bash: ls -la volumes/input-data"),
+        ("ok", "  ✓ ok: total 24 -rw-r--r-- 1 agent agent 18231 penguins.csv"),
+        ("tool", "→ Write: artifact/summary.md"),
+        ("error", "  ✗ error: Permission denied: artifact/summary.md"),
+        ("text", "The data has 344 penguins of 3 species; Gentoo are the heaviest (mean 5,076 g)."),
+        ("result", "✓ done · 41.2 s · $0.0412 · 4 turns · 12,840 in / 1,532 out tokens"),
+    ]
+
+
+def test_multiline_text_becomes_several_lines() -> None:
+    event = {"type": "assistant", "message": {"content": [{"type": "text", "text": "a\nb\n\nc"}]}}
+    assert [line.text for line in render_event(event)] == ["a", "b", "", "c"]
+
+
+def test_tool_call_without_a_known_field_shows_compact_json() -> None:
+    event = {"type": "assistant", "message": {"content": [
+        {"type": "tool_use", "name": "Edit", "input": {"old": "x", "new": "y"}}]}}
+    assert render_event(event) == [Line('→ Edit: {"old":"x","new":"y"}', "tool")]
+
+
+def test_long_tool_result_is_an_excerpt() -> None:
+    event = {"type": "user", "message": {"content": [
+        {"type": "tool_result", "content": [{"type": "text", "text": "word " * 500}]}]}}
+    (line,) = render_event(event)
+    assert line.kind == "ok" and line.text.endswith("…")
+    assert len(line.text) <= EXCERPT_CHARS + len("  ✓ ok: ")
+
+
+def test_failed_result_says_why() -> None:
+    event = {"type": "result", "subtype": "error", "is_error": True, "result": "out of turns"}
+    assert render_event(event) == [Line("✗ failed: out of turns", "error")]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"type": "brand-new", "payload": [1, 2]},
+        {"type": "assistant", "message": "not a dict"},
+        {"type": "assistant", "message": {"content": [{"type": "image", "source": {}}]}},
+        {"type": "result", "duration_ms": "soon"},
+        {"no": "type"},
+        ["a", "list"],
+        None,
+    ],
+)
+def test_unknown_shapes_show_as_compact_json_and_never_fail(event: object) -> None:
+    lines = render_event(event)
+    assert lines and all(isinstance(line.text, str) and line.text for line in lines)
+
+
+def test_unknown_event_is_its_json() -> None:
+    assert render_event({"type": "brand-new", "n": 1}) == [
+        Line('{"type":"brand-new","n":1}', "info")
+    ]
+
+
+def test_run_events_other_than_output() -> None:
+    assert render_run_event(Event("status", {"status": "running"})) == []
+    assert render_run_event(Event("heartbeat", {"timestamp": "x"})) == []
+    assert render_run_event(Event("error", {"message": "boom", "code": "x"})) == [
+        Line("error: boom", "error")
+    ]
+    assert render_run_event(Event("gap", {"missing": 3}))[0].text == 'gap: {"missing":3}'
+    output = Event("output", {"sequence": 1, "type": "assistant", "data": {
+        "type": "assistant", "message": {"content": [{"type": "text", "text": "hi"}]}}}, 1)
+    assert render_run_event(output) == [Line("hi")]
+
+
+def test_shorten_collapses_whitespace() -> None:
+    assert shorten("a\n  b\tc") == "a b c"
+    assert shorten("x" * 10, limit=5) == "xxxx…"

@@ -1,0 +1,99 @@
+"""The run card: HTML for notebooks, text elsewhere, from real runs; user text is escaped."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from html.parser import HTMLParser
+
+from vm0_notebook.cards import STATUS_COLORS, run_html, run_text
+
+EVIL = "<script>alert('x')</script> & <b>bold</b>"
+
+
+class Collector(HTMLParser):
+    """The tags and the text of an HTML fragment, as a browser would parse them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        self.tags.append(tag)
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def parse(fragment: str) -> Collector:
+    collector = Collector()
+    collector.feed(fragment)
+    return collector
+
+
+def test_card_of_a_completed_run_with_volume_and_artifact(client, tmp_path) -> None:
+    (tmp_path / "input.csv").write_text("a,b\n1,2\n")
+    volume = client.volumes.push(tmp_path, "cards-input")
+    program = "import shutil\nshutil.copy('volumes/cards-input/input.csv', 'artifact/out.csv')\n"
+    run = client.runs.create(
+        agent="python", prompt=program, volumes={"cards-input": "latest"},
+        artifact_name="cards-output",
+    ).wait(timeout=60)  # fmt: skip
+    assert run.status == "completed", run.error
+    html = run._repr_html_()
+    assert html == run_html(run)
+    shown = parse(html)
+    assert "script" not in shown.tags
+    text = "".join(shown.text)
+    for fact in ("completed", run.id, "python", "duration", "created", "started", "completed",
+                 f"cards-input@{volume.id[:12]}", f"cards-output@{run.artifact_version[:12]}"):
+        assert fact in text, fact
+    if run.session_id:
+        assert run.session_id in text
+    if run.checkpoint_id:
+        assert run.checkpoint_id in text
+    assert STATUS_COLORS["completed"] in html
+    plain = str(run)
+    assert plain.splitlines()[0] == f"Run {run.id} · completed"
+    assert f"cards-input@{volume.id[:12]}" in plain
+    assert "shutil.copy" in plain and "<" not in plain  # the prompt, and no markup
+
+
+def test_card_of_a_failed_run_escapes_the_prompt_and_error(client) -> None:
+    program = f"import sys\n# {EVIL}\nsys.exit({EVIL!r})\n"
+    run = client.runs.create(agent="python", prompt=program).wait(timeout=60)
+    assert run.status == "failed"
+    assert "<script>" in (run.error or "")  # the agent's own words reach the card...
+    html = run_html(run)
+    shown = parse(html)
+    assert "script" not in shown.tags and "b" not in shown.tags  # ...but only as text
+    text = "".join(shown.text)
+    assert "error" in text and "<script>alert('x')</script>" in text
+    assert STATUS_COLORS["failed"] in html
+    assert "<script>" in run_text(run)  # plain text needs no escaping
+    assert "  error" in run_text(run)
+
+
+def test_card_of_a_pending_run_shows_what_is_known(client) -> None:
+    run = client.runs.create(agent="python", prompt="import time\ntime.sleep(30)\n")
+    try:
+        text = run_text(run)
+        assert text.splitlines()[0] in (f"Run {run.id} · pending", f"Run {run.id} · running")
+        assert "completed " not in text and "error" not in text
+        assert run.id in run_html(run)
+    finally:
+        run.cancel()
+    run.wait(timeout=30)
+    assert run.status == "cancelled"
+    assert STATUS_COLORS["cancelled"] in run_html(run)
+
+
+def test_cards_import_nothing_heavy() -> None:
+    code = (
+        "import sys, vm0_notebook.cards, vm0_notebook.api.models\n"
+        "heavy = {'pandas', 'matplotlib', 'IPython'} & set(sys.modules)\n"
+        "print(sorted(heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,295 @@
+"""Frames from real runs of the local server: logs, metrics (both shapes), listings, empties."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from vm0_notebook import frames
+from vm0_notebook.api.models import (
+    Agent,
+    AgentVersion,
+    Artifact,
+    Run,
+    RunMetrics,
+    StorageVersion,
+    Volume,
+)
+
+LOG_DTYPES = {
+    "timestamp": "datetime64[ns, UTC]",
+    "type": "category",
+    "level": "category",
+    "message": "string",
+    "sequence": "Int64",
+    "event_type": "string",
+    "method": "string",
+    "url": "string",
+    "status": "Int64",
+    "duration_ms": "Float64",
+}
+
+# Prints lines, one stderr line, and a result event it marks as an error, then exits cleanly.
+MIXED_PROGRAM = """
+import json, sys
+for i in range(5):
+    print(f"line {i}")
+print("careful", file=sys.stderr)
+print(json.dumps({"type": "result", "subtype": "error", "is_error": True, "result": "bad"}))
+"""
+
+
+@pytest.fixture(scope="module")
+def module_client(local_server):
+    """A client for this module's shared runs (the ``client`` fixture is made per test)."""
+    from vm0_notebook import Client
+
+    with Client(api_url=local_server.url, api_key=local_server.token) as client:
+        yield client
+
+
+def dtypes(frame: pd.DataFrame) -> dict[str, str]:
+    return {name: str(dtype) for name, dtype in frame.dtypes.items()}
+
+
+@pytest.fixture(scope="module")
+def mixed_run(module_client):
+    return module_client.runs.create(agent="python", prompt=MIXED_PROGRAM).wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def busy_run(module_client):
+    """A run long enough for several metric samples."""
+    program = "import time\nx = bytearray(50_000_000)\nend = time.time() + 2.5\n" \
+              "while time.time() < end:\n    sum(range(10_000))\nprint('done')\n"
+    return module_client.runs.create(agent="python", prompt=program).wait(timeout=60)
+
+
+# -- logs -------------------------------------------------------------------------------------
+
+
+def test_logs_have_documented_columns_and_dtypes(mixed_run) -> None:
+    df = mixed_run.logs()
+    assert list(df.columns) == list(frames.LOG_COLUMNS)
+    assert dtypes(df) == LOG_DTYPES
+    assert df["level"].cat.ordered
+    assert list(df["level"].cat.categories) == ["debug", "info", "warn", "error"]
+    assert {"agent", "system", "network"} <= set(df["type"].cat.categories)
+    assert df["timestamp"].is_monotonic_increasing
+    # every timestamp is within the run's lifetime
+    assert df["timestamp"].min() >= pd.Timestamp(mixed_run.created_at) - pd.Timedelta("1s")
+
+
+def test_agent_entries_flatten_their_metadata(mixed_run) -> None:
+    agent = mixed_run.logs(type="agent")
+    assert set(agent["type"].astype(str)) == {"agent"}
+    outputs = agent[agent["sequence"].notna()]
+    # one entry per output event, sequences from 1 without gaps
+    assert outputs["sequence"].tolist() == list(range(1, len(outputs) + 1))
+    texts = [json.loads(m) for m in outputs[outputs["event_type"] == "assistant"]["message"]]
+    printed = [t["message"]["content"][0]["text"] for t in texts]
+    assert printed == [f"line {i}" for i in range(5)]
+    # the stderr line is an agent entry without a sequence: NA, not 0 or NaN-as-float
+    stderr = agent[agent["message"] == "careful"]
+    assert len(stderr) == 1 and stderr["sequence"].isna().all()
+    assert stderr["event_type"].isna().all() and stderr["method"].isna().all()
+    assert stderr["sequence"].iloc[0] is pd.NA
+
+
+def test_levels_compare_in_severity_order(mixed_run) -> None:
+    df = mixed_run.logs()
+    severe = df[df["level"] >= "warn"]
+    assert len(severe) >= 1
+    assert set(severe["level"].astype(str)) <= {"warn", "error"}
+    errors = mixed_run.logs(level="error")
+    assert dtypes(errors) == LOG_DTYPES
+    assert (errors["level"] == "error").all()
+    assert any(json.loads(m).get("result") == "bad" for m in errors["message"] if m[0] == "{")
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [{"type": "network"}, {"since": "2100-01-01T00:00:00Z"}],
+    ids=["no-network-entries", "since-the-future"],
+)
+def test_logs_that_match_nothing_are_an_empty_frame_with_the_same_dtypes(
+    mixed_run, filters
+) -> None:
+    df = mixed_run.logs(**filters)
+    assert df.empty
+    assert list(df.columns) == list(frames.LOG_COLUMNS)
+    assert dtypes(df) == LOG_DTYPES
+    # empty and full frames concatenate without changing any dtype
+    assert dtypes(pd.concat([df, mixed_run.logs()])) == LOG_DTYPES
+
+
+@pytest.mark.slow
+def test_a_long_log_is_built_whole_with_a_progress_bar(module_client, capfd) -> None:
+    lines = 1500
+    run = module_client.runs.create(
+        agent="python", prompt=f"for i in range({lines}):\n    print('row', i)\n"
+    ).wait(timeout=120)
+    capfd.readouterr()
+    df = frames.logs_frame(module_client.runs.logs(run.id, type="agent"))
+    bar = capfd.readouterr().err
+    assert "entries" in bar  # tqdm wrote to stderr: more than a few pages of 100
+    seq = df["sequence"].dropna()
+    assert seq.tolist() == list(range(1, len(seq) + 1))
+    assert len(seq) >= lines
+    assert dtypes(df) == LOG_DTYPES
+    # a short log shows no bar
+    frames.logs_frame(module_client.runs.logs(run.id, type="agent", limit=50))
+    assert "entries" not in capfd.readouterr().err
+
+
+# -- metrics ----------------------------------------------------------------------------------
+
+
+def check_metrics_frame(df: pd.DataFrame) -> None:
+    assert list(df.columns) == list(frames.METRIC_COLUMNS)
+    assert set(dtypes(df).values()) == {"float64"}
+    assert str(df.index.dtype) == "datetime64[ns, UTC]"
+    assert df.index.name == "timestamp"
+    assert df.index.is_monotonic_increasing
+    assert isinstance(df.attrs["summary"], dict)
+
+
+def test_metrics_seed_shape_from_a_real_run(busy_run) -> None:
+    df = busy_run.metrics()
+    check_metrics_frame(df)
+    assert len(df) >= 2
+    assert (df["memory_used_mb"] > 0).all()
+    assert df["cpu_percent"].max() > 0
+    summary = df.attrs["summary"]
+    assert summary["cpu_avg_percent"] >= 0
+    # samples fall within the run
+    assert df.index.min() >= pd.Timestamp(busy_run.created_at) - pd.Timedelta("1s")
+
+
+def test_metrics_platform_shape_gives_the_same_frame(busy_run, local_server) -> None:
+    """The platform's camelCase shape of the same samples, parsed by the client's model."""
+    raw = httpx.get(
+        f"{local_server.url}/v1/runs/{busy_run.id}/metrics",
+        params={"limit": 100},
+        headers={"Authorization": f"Bearer {local_server.token}"},
+    ).json()
+    platform_fields = {
+        "timestamp": "timestamp", "cpu_percent": "cpuPercent", "memory_used_mb": "memoryUsedMb",
+        "memory_total_mb": "memoryTotalMb", "disk_used_mb": "diskUsedMb",
+        "disk_total_mb": "diskTotalMb",
+    }  # fmt: skip
+    body = {
+        "summary": {"avgCpuPercent": 12.5, "maxMemoryUsedMb": 40.0, "totalDurationMs": 2500},
+        "data": [
+            {camel: p[snake] for snake, camel in platform_fields.items() if snake in p}
+            for p in raw["data"]
+        ],
+    }
+    platform = frames.metrics_frame(RunMetrics.from_api(body))
+    check_metrics_frame(platform)
+    seed = busy_run.metrics()
+    assert platform.index.equals(seed.index)
+    pd.testing.assert_series_equal(platform["cpu_percent"], seed["cpu_percent"])
+    np.testing.assert_allclose(platform["memory_used_mb"], seed["memory_used_mb"], rtol=1e-6)
+    # the platform reports no network counters: NaN, not zero
+    assert platform["network_rx_bytes"].isna().all()
+    assert platform.attrs["summary"]["avg_cpu_percent"] == 12.5
+
+
+def test_no_samples_is_an_empty_frame_with_the_same_dtypes(busy_run) -> None:
+    full = busy_run.metrics()
+    empty = frames.metrics_frame(RunMetrics.from_api({"summary": {}, "data": []}))
+    check_metrics_frame(empty)
+    assert empty.empty and dtypes(empty) == dtypes(full)
+    assert empty.index.dtype == full.index.dtype
+
+
+# -- one row per record -----------------------------------------------------------------------
+
+
+def test_runs_frame_is_newest_first_with_typed_columns(module_client, mixed_run, busy_run) -> None:
+    agent = module_client.agents.get("python")
+    df = module_client.runs.list(agent_id=agent.id).to_pandas()
+    ids = df["id"].tolist()
+    assert ids.index(busy_run.id) < ids.index(mixed_run.id)  # busy_run was started later
+    assert df["created_at"].is_monotonic_decreasing
+    assert str(df["status"].dtype) == "category"
+    assert list(df["status"].cat.categories)[:6] == list(frames.RUN_STATUSES)
+    assert str(df["created_at"].dtype) == "datetime64[ns, UTC]"
+    assert str(df["completed_at"].dtype) == "datetime64[ns, UTC]"
+    assert str(df["duration"].dtype) == "timedelta64[ns]"
+    assert str(df["id"].dtype) == "string"
+    row = df.set_index("id").loc[busy_run.id]
+    detail = module_client.runs.get(busy_run.id)
+    assert row["status"] == "completed"
+    if detail.execution_time_ms is not None:
+        assert row["duration"] == pd.Timedelta(milliseconds=detail.execution_time_ms)
+    assert row["duration"] >= pd.Timedelta(seconds=2)
+
+
+def test_a_listing_with_no_rows_keeps_columns_and_dtypes(module_client, mixed_run) -> None:
+    name = "frames-empty-" + datetime.now(UTC).strftime("%H%M%S%f")
+    agent = module_client.agents.create(name, {"command": ["true"]})
+    empty = module_client.runs.list(agent_id=agent.id).to_pandas()
+    full = frames.records_frame(Run, [mixed_run])
+    assert empty.empty and list(empty.columns) == list(full.columns)
+    assert dtypes(empty) == dtypes(full)
+    module_client.agents.delete(agent.id)
+
+
+def test_agents_and_versions_frames(module_client) -> None:
+    name = "frames-agent-" + datetime.now(UTC).strftime("%H%M%S%f")
+    agent = module_client.agents.create(name, {"command": ["true"]}, description="first")
+    module_client.agents.update(agent.id, {"command": ["false"]})
+    agents = module_client.agents.list(name=name).to_pandas()
+    assert agents["name"].tolist() == [name]
+    assert str(agents["created_at"].dtype) == "datetime64[ns, UTC]"
+    versions = module_client.agents.versions(agent.id).to_pandas()
+    assert versions["version_number"].tolist() == [2, 1]  # newest first
+    assert str(versions["version_number"].dtype) == "Int64"
+    assert dtypes(frames.records_frame(AgentVersion, [])) == dtypes(versions)
+    assert dtypes(frames.records_frame(Agent, [])) == dtypes(agents)
+    module_client.agents.delete(agent.id)
+
+
+def test_volumes_and_versions_frames(module_client, tmp_path) -> None:
+    name = "frames-vol-" + datetime.now(UTC).strftime("%H%M%S%f")
+    volume = module_client.volumes.create(name)
+    none_yet = module_client.volumes.versions(volume.id).to_pandas()
+    assert none_yet.empty
+    assert dtypes(none_yet) == dtypes(frames.records_frame(StorageVersion, []))
+    (tmp_path / "a.txt").write_text("one")
+    first = module_client.volumes.push(tmp_path, name, message="first")
+    (tmp_path / "b.txt").write_text("two, longer")
+    second = module_client.volumes.push(tmp_path, name, message="second")
+    versions = module_client.volumes.versions(volume.id).to_pandas()
+    assert versions["id"].tolist()[:2] == [second.id, first.id]
+    assert versions["file_count"].tolist()[:2] == [2, 1]
+    assert str(versions["size"].dtype) == "Int64"
+    vols = module_client.volumes.list().to_pandas()
+    row = vols.set_index("name").loc[name]
+    assert row["current_version_id"] == second.id and row["file_count"] == 2
+    assert dtypes(vols) == dtypes(frames.records_frame(Volume, []))
+    assert dtypes(frames.records_frame(Artifact, [])) == dtypes(vols)
+
+
+def test_records_frame_refuses_an_unknown_model() -> None:
+    with pytest.raises(TypeError, match="no frame layout for 'dict'"):
+        frames.records_frame(dict, [])
+
+
+def test_run_duration_falls_back_to_start_and_end(mixed_run) -> None:
+    """A server without execution_time_ms: the duration is completed minus started."""
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    run = Run.from_api({
+        "id": mixed_run.id, "status": "failed", "startedAt": start.isoformat(),
+        "completedAt": (start + timedelta(seconds=90)).isoformat(),
+        "createdAt": start.isoformat(),
+    })  # fmt: skip
+    df = frames.records_frame(Run, [run])
+    assert df["duration"].iloc[0] == pd.Timedelta(seconds=90)

@@ -1,0 +1,307 @@
+"""What the sync and async clients share: configuration, request building, the retry policy,
+and turning responses into data or errors. Only the I/O differs between the two clients.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import random
+import threading
+import time
+from collections.abc import Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from .. import config
+from .._version import __version__
+from ._ops import Reply, Request
+from .errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    InvalidResponseError,
+    RateLimitError,
+    error_class,
+)
+from .models import Run, iso, normalize
+
+# (status, request id) of the latest answer in this thread/task, for errors found later while
+# parsing it
+LAST_RESPONSE: ContextVar[tuple[int, str | None] | None] = ContextVar("LAST_RESPONSE", default=None)
+
+
+def blame_last_response(exc: InvalidResponseError) -> None:
+    """Give a parsing error the status and request id of the answer it came from."""
+    last = LAST_RESPONSE.get()
+    if last is not None and exc.request_id is None:
+        exc.status, exc.request_id = last
+
+
+# connection errors after which the request surely never reached the server
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When to retry and how long to wait: the one place retries are decided.
+
+    Idempotent requests (and POSTs that carry an Idempotency-Key) are retried on connection
+    errors, 429 and 502/503/504; other POSTs only when they surely were not processed (connect
+    errors, 429, 503). Waits grow exponentially with jitter; ``Retry-After`` wins when sent.
+    """
+
+    attempts: int = 3
+    backoff: float = 0.5
+    max_backoff: float = 8.0
+    max_retry_after: float = 60.0
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before attempt ``attempt + 1``."""
+        if retry_after is not None:
+            return max(0.0, min(retry_after, self.max_retry_after))
+        base = min(self.backoff * 2 ** (attempt - 1), self.max_backoff)
+        return base / 2 + random.uniform(0, base / 2)
+
+    def next_delay(
+        self,
+        request: Request,
+        attempt: int,
+        *,
+        response: httpx.Response | None = None,
+        error: Exception | None = None,
+    ) -> float | None:
+        """The wait before retrying, or None when this outcome is final."""
+        if attempt >= self.attempts:
+            return None
+        if error is not None:
+            if isinstance(error, _NOT_SENT) or (
+                request.idempotent and isinstance(error, httpx.TransportError)
+            ):
+                return self.delay(attempt)
+            return None
+        assert response is not None
+        status = response.status_code
+        retryable = {429, 503} | ({502, 504} if request.idempotent else set())
+        if status not in retryable:
+            return None
+        return self.delay(attempt, retry_after(response.headers))
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """``Retry-After`` as seconds (either delta-seconds or an HTTP date), or None."""
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class BaseClient:
+    """Configuration and request/response handling shared by ``Client`` and ``AsyncClient``."""
+
+    is_sync = True
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        api_url: str | None = None,
+        *,
+        timeout: float = 30.0,
+        max_attempts: int = 3,
+        retry_backoff: float = 0.5,
+        stream_idle_timeout: float = 45.0,
+        cache_dir: str | Path | None = None,
+    ) -> None:
+        self._explicit = (api_url, api_key)
+        self._root: str | None = config.normalize_url(api_url) if api_url else None
+        self._key = api_key
+        self._resolved = False
+        self._lock = threading.Lock()
+        self.timeout = timeout
+        self.retry = RetryPolicy(attempts=max(1, max_attempts), backoff=retry_backoff)
+        self.stream_idle_timeout = stream_idle_timeout
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self._attach_resources()
+
+    def _attach_resources(self) -> None:
+        from .resources.agents import Agents
+        from .resources.runs import Runs
+        from .resources.storage import Artifacts, Volumes
+
+        self.agents = Agents(self)
+        self.runs = Runs(self)
+        self.volumes = Volumes(self)
+        self.artifacts = Artifacts(self)
+
+    # -- configuration ------------------------------------------------------------------------
+
+    def _resolve(self) -> None:
+        """Find the server on first use (this may start the local one)."""
+        if self._resolved:
+            return
+        with self._lock:
+            if not self._resolved:
+                self._root, self._key = config.resolve(*self._explicit)
+                self._resolved = True
+
+    @property
+    def api_url(self) -> str:
+        """The server root, e.g. ``http://127.0.0.1:8765`` (``/v1`` is added per request)."""
+        self._resolve()
+        assert self._root is not None
+        return self._root
+
+    @property
+    def base_url(self) -> str:
+        return self.api_url + "/v1"
+
+    def __repr__(self) -> str:
+        url = self._root or "<not resolved yet>"
+        return f"{type(self).__name__}(api_url={url!r}, api_key={config.mask_key(self._key)!r})"
+
+    def get_cache_dir(self) -> Path:
+        return self.cache_dir or config.cache_dir()
+
+    # -- requests -----------------------------------------------------------------------------
+
+    def url_for(self, request: Request) -> str:
+        if request.url is not None:
+            return urljoin(self.api_url + "/", request.url)
+        return self.base_url + request.path
+
+    def headers_for(self, url: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        headers = {"User-Agent": f"vm0-notebook/{__version__}", "Accept": "application/json"}
+        # the key goes only to our own server: signed storage URLs elsewhere carry their own
+        if self._key and _same_origin(url, self.api_url):
+            headers["Authorization"] = f"Bearer {self._key}"
+        if extra:
+            headers.update(extra)
+        return headers
+
+    def build(self, request: Request) -> dict[str, Any]:
+        """Keyword arguments for ``httpx.Client.request`` (minus the body of a file upload)."""
+        url = self.url_for(request)
+        kwargs: dict[str, Any] = {
+            "method": request.method,
+            "url": url,
+            "headers": self.headers_for(url, request.headers),
+        }
+        if request.params:
+            kwargs["params"] = {
+                k: _query_value(v) for k, v in request.params.items() if v is not None
+            }
+        if request.json is not None:
+            kwargs["json"] = request.json
+        return kwargs
+
+    # -- responses ----------------------------------------------------------------------------
+
+    def handle(self, request: Request, response: httpx.Response) -> Any:
+        """The JSON of a success, a :class:`Reply` for raw requests, else the right error."""
+        status = response.status_code
+        LAST_RESPONSE.set((status, response.headers.get("x-request-id")))
+        if status >= 400:
+            raise self.status_error(response)
+        if request.raw:
+            data = self._json(response) if status < 300 and status != 204 else None
+            return Reply(status, dict(response.headers), data)
+        if status == 204 or not response.content:
+            return None
+        return self._json(response)
+
+    def _json(self, response: httpx.Response) -> Any:
+        try:
+            return json.loads(response.content)
+        except ValueError:
+            kind = response.headers.get("content-type", "unknown content").split(";")[0]
+            raise InvalidResponseError(
+                f"The server answered {kind} that is not valid JSON to"
+                f" {response.request.method} {response.request.url.path}; is {self.api_url}"
+                " a VM0 API server?",
+                status=response.status_code,
+                request_id=response.headers.get("x-request-id"),
+            ) from None
+
+    def status_error(self, response: httpx.Response) -> APIStatusError:
+        """The exception for an error response, whatever its body looks like."""
+        status = response.status_code
+        body: Any = None
+        try:
+            body = json.loads(response.content) if response.content else None
+        except ValueError:
+            body = None
+        err = body.get("error") if isinstance(body, dict) else None
+        if isinstance(err, str):
+            err = {"message": err}
+        if not isinstance(err, dict) and isinstance(body, dict) and "message" in body:
+            err = body
+        fields = normalize(err) if isinstance(err, dict) else {}
+        message = fields.get("message")
+        if not isinstance(message, str) or not message:
+            path = response.request.url.path if response.request else ""
+            message = (
+                f"HTTP {status} from {path} that is not a VM0 API error"
+                + (" (the server failed; try again later)" if status >= 500 else "")
+            )
+        cls = error_class(status, fields.get("type"))
+        kwargs: dict[str, Any] = {
+            "status": status,
+            "type": fields.get("type"),
+            "code": fields.get("code"),
+            "param": fields.get("param"),
+            "request_id": response.headers.get("x-request-id"),
+            "doc_url": fields.get("doc_url"),
+        }
+        if issubclass(cls, RateLimitError):
+            kwargs["retry_after"] = retry_after(response.headers)
+        return cls(self.scrub(message), **kwargs)
+
+    def transport_error(self, request: Request, exc: Exception) -> APIConnectionError:
+        where = f"{request.method} {urlsplit(self.url_for(request)).path}"
+        if isinstance(exc, httpx.TimeoutException):
+            return APITimeoutError(f"Timed out waiting for {self.api_url} ({where})")
+        return APIConnectionError(
+            f"Could not talk to the VM0 API at {self.api_url} ({where}): {type(exc).__name__}"
+            + (f": {exc}" if str(exc) else "")
+        )
+
+    def scrub(self, text: str) -> str:
+        """The text with the API key masked, should a server ever echo it."""
+        if self._key and self._key in text:
+            text = text.replace(self._key, config.mask_key(self._key))
+        return text
+
+    # -- models -------------------------------------------------------------------------------
+
+    def run(self, data: Any) -> Run:
+        """A :class:`Run` bound to this client, from a run (detail) object."""
+        if not isinstance(data, Mapping):
+            raise InvalidResponseError(f"Expected a run object, got {type(data).__name__}")
+        return Run.from_api(data, _client=self)
+
+
+def _same_origin(url: str, root: str) -> bool:
+    a, b = urlsplit(url), urlsplit(root)
+    return (a.scheme, a.netloc) == (b.scheme, b.netloc)
+
+
+def _query_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return iso(value)
+    return value

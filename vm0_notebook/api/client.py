@@ -1,0 +1,427 @@
+"""``Client`` and ``AsyncClient``: the same API surface, blocking or awaitable.
+
+    import vm0_notebook as vm0
+    client = vm0.Client()                     # VM0_API_URL / VM0_API_KEY, else the local server
+    run = client.runs.create(agent="echo", prompt="hello").wait()
+
+    async with vm0.AsyncClient() as aclient:
+        run = await aclient.runs.create(agent="echo", prompt="hello")
+        async for event in run.stream():
+            ...
+
+The sync client does blocking I/O with ``httpx.Client`` and never touches an event loop, so it
+works the same in a script, under papermill and inside a running Jupyter kernel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager, contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import httpx
+import httpx_sse
+
+from ._base import BaseClient, blame_last_response
+from ._ops import Download, Op, Request, Sleep
+from .errors import InvalidResponseError
+from .models import Run
+from .pagination import AsyncPager, Pager
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pandas import DataFrame
+
+__all__ = ["AsyncClient", "Client"]
+
+T = TypeVar("T")
+_CHUNK = 1 << 16
+
+
+def _map_row(prompt: str, run: Run) -> dict[str, Any]:
+    return {
+        "prompt": prompt,
+        "run_id": run.id,
+        "status": run.status,
+        "output": run.output,
+        "error": run.error,
+        "execution_time_ms": run.execution_time_ms,
+    }
+
+
+def _map_frame(rows: list[dict[str, Any]]) -> DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame(rows, columns=["prompt", "run_id", "status", "output", "error",
+                                       "execution_time_ms"])
+
+
+class Client(BaseClient):
+    """The blocking VM0 client.
+
+    Args:
+        api_key: the bearer token (default ``VM0_API_KEY``); never shown in full anywhere.
+        api_url: the server root (default ``VM0_API_URL``, else ``https://api.vm0.ai`` when a
+            key is set, else the embedded local server, started on first use).
+        timeout: seconds per request.
+        max_attempts: tries per request where a retry is safe (3).
+        retry_backoff: first backoff in seconds, doubled per retry, with jitter.
+        stream_idle_timeout: seconds without a byte after which an event stream reconnects.
+        cache_dir: where downloaded versions are cached (default ``VM0_CACHE_DIR`` or
+            ``~/.cache/vm0-notebook``).
+    """
+
+    is_sync = True
+
+    def __init__(self, api_key: str | None = None, api_url: str | None = None, **options: Any):
+        super().__init__(api_key, api_url, **options)
+        self._http = httpx.Client(timeout=self.timeout, follow_redirects=False)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    # -- the I/O of operations ----------------------------------------------------------------
+
+    def drive(self, op: Op[T]) -> T:
+        """Run an operation to its end, doing the I/O it yields."""
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                step = op.throw(error) if error is not None else op.send(value)
+            except StopIteration as stop:
+                return stop.value
+            except InvalidResponseError as exc:
+                blame_last_response(exc)
+                raise
+            value, error = None, None
+            try:
+                value = self._perform(step)
+            except Exception as exc:
+                error = exc
+
+    def drive_one(self, request: Request) -> Any:
+        return self._send(request)
+
+    def _perform(self, step: Any) -> Any:
+        if isinstance(step, Request):
+            return self._send(step)
+        if isinstance(step, Sleep):
+            time.sleep(step.seconds)
+            return None
+        if isinstance(step, Download):
+            return self._download(step)
+        if isinstance(step, list):
+            if len(step) <= 1:
+                return [self._perform(s) for s in step]
+            with ThreadPoolExecutor(min(8, len(step))) as pool:
+                return list(pool.map(self._perform, step))
+        raise TypeError(f"unknown operation step {step!r}")
+
+    def _send(self, request: Request) -> Any:
+        kwargs = self.build(request)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                if request.file is not None:
+                    kwargs["content"] = _file_chunks(request)
+                response = self._http.request(**kwargs)
+            except httpx.TransportError as exc:
+                wait = self.retry.next_delay(request, attempt, error=exc)
+                if wait is None:
+                    raise self.transport_error(request, exc) from None
+                time.sleep(wait)
+                continue
+            wait = self.retry.next_delay(request, attempt, response=response)
+            if wait is None:
+                return self.handle(request, response)
+            time.sleep(wait)
+
+    def _download(self, step: Download) -> int:
+        request = Request("GET", url=step.url)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                with self._http.stream("GET", self.url_for(request), follow_redirects=True,
+                                       headers=self.headers_for(self.url_for(request))) as resp:
+                    wait = self.retry.next_delay(request, attempt, response=resp)
+                    if wait is None:
+                        if resp.status_code >= 400:
+                            resp.read()
+                            raise self.status_error(resp)
+                        with _Sink(step) as sink:
+                            for chunk in resp.iter_bytes(_CHUNK):
+                                sink.write(chunk)
+                        return sink.total
+            except httpx.TransportError as exc:
+                wait = self.retry.next_delay(request, attempt, error=exc)
+                if wait is None:
+                    raise self.transport_error(request, exc) from None
+            time.sleep(wait)
+
+    @contextmanager
+    def sse(self, path: str, params: dict[str, Any], headers: dict[str, str]) -> Iterator[Any]:
+        """One event-stream connection (used by ``runs.events``); errors as for requests."""
+        request = Request("GET", path, params=params, headers=headers)
+        kwargs = self.build(request)
+        timeout = httpx.Timeout(self.timeout, read=self.stream_idle_timeout)
+        with httpx_sse.connect_sse(self._http, timeout=timeout, **kwargs) as source:
+            if source.response.status_code >= 300:
+                source.response.read()
+                raise self.status_error(source.response)
+            yield source
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    # -- helpers for models -------------------------------------------------------------------
+
+    def pager(self, *args: Any, **kwargs: Any) -> Pager[Any]:
+        return Pager(self, *args, **kwargs)
+
+    def await_or_call(self, value: Any, fn: Callable[[Any], T]) -> T:
+        return fn(value)
+
+    def load_output(self, run: Run) -> str | None:
+        """Stream a finished run's events once to learn its output (kept on the run)."""
+        for _ in run.stream():
+            pass
+        return run._output
+
+    # -- many runs ----------------------------------------------------------------------------
+
+    def map(
+        self, agent: str, prompts: Iterable[str], concurrency: int = 8, **run_options: Any
+    ) -> DataFrame:
+        """Run ``agent`` once per prompt, ``concurrency`` at a time; one row per prompt.
+
+            df = client.map("echo", ["a", "b", "c"])
+            df[["prompt", "status", "output"]]
+
+        Columns: prompt, run_id, status, output, error, execution_time_ms (in prompt order).
+        """
+        prompts = list(prompts)
+
+        def one(prompt: str) -> dict[str, Any]:
+            run = self.runs.create(agent=agent, prompt=prompt, **run_options).wait()
+            return _map_row(prompt, run)
+
+        with ThreadPoolExecutor(max(1, concurrency)) as pool:
+            rows = list(pool.map(one, prompts))
+        return _map_frame(rows)
+
+
+class AsyncClient(BaseClient):
+    """The awaitable VM0 client: the same surface as :class:`Client`.
+
+        async with AsyncClient() as client:
+            run = await client.runs.create(agent="echo", prompt="hi")
+            await run.wait()
+            async for agent in client.agents.list():
+                print(agent.name)
+    """
+
+    is_sync = False
+
+    def __init__(self, api_key: str | None = None, api_url: str | None = None, **options: Any):
+        super().__init__(api_key, api_url, **options)
+        self._http = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def _ensure_resolved(self) -> None:
+        # finding or starting the local server blocks: keep it off the event loop
+        if not self._resolved:
+            await asyncio.to_thread(self._resolve)
+
+    # -- the I/O of operations ----------------------------------------------------------------
+
+    async def drive(self, op: Op[T]) -> T:  # type: ignore[override]
+        """Run an operation to its end, awaiting the I/O it yields."""
+        await self._ensure_resolved()
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                step = op.throw(error) if error is not None else op.send(value)
+            except StopIteration as stop:
+                return stop.value
+            except InvalidResponseError as exc:
+                blame_last_response(exc)
+                raise
+            value, error = None, None
+            try:
+                value = await self._perform(step)
+            except Exception as exc:
+                error = exc
+
+    async def drive_one(self, request: Request) -> Any:
+        await self._ensure_resolved()
+        return await self._send(request)
+
+    async def _perform(self, step: Any) -> Any:
+        if isinstance(step, Request):
+            return await self._send(step)
+        if isinstance(step, Sleep):
+            await asyncio.sleep(step.seconds)
+            return None
+        if isinstance(step, Download):
+            return await self._download(step)
+        if isinstance(step, list):
+            limit = asyncio.Semaphore(8)
+
+            async def bounded(s: Any) -> Any:
+                async with limit:
+                    return await self._perform(s)
+
+            return list(await asyncio.gather(*(bounded(s) for s in step)))
+        raise TypeError(f"unknown operation step {step!r}")
+
+    async def _send(self, request: Request) -> Any:
+        kwargs = self.build(request)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                if request.file is not None:
+                    kwargs["content"] = _afile_chunks(request)
+                response = await self._http.request(**kwargs)
+            except httpx.TransportError as exc:
+                wait = self.retry.next_delay(request, attempt, error=exc)
+                if wait is None:
+                    raise self.transport_error(request, exc) from None
+                await asyncio.sleep(wait)
+                continue
+            wait = self.retry.next_delay(request, attempt, response=response)
+            if wait is None:
+                return self.handle(request, response)
+            await asyncio.sleep(wait)
+
+    async def _download(self, step: Download) -> int:
+        request = Request("GET", url=step.url)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                url = self.url_for(request)
+                async with self._http.stream("GET", url, follow_redirects=True,
+                                             headers=self.headers_for(url)) as resp:
+                    wait = self.retry.next_delay(request, attempt, response=resp)
+                    if wait is None:
+                        if resp.status_code >= 400:
+                            await resp.aread()
+                            raise self.status_error(resp)
+                        with _Sink(step) as sink:
+                            async for chunk in resp.aiter_bytes(_CHUNK):
+                                sink.write(chunk)
+                        return sink.total
+            except httpx.TransportError as exc:
+                wait = self.retry.next_delay(request, attempt, error=exc)
+                if wait is None:
+                    raise self.transport_error(request, exc) from None
+            await asyncio.sleep(wait)
+
+    @asynccontextmanager
+    async def sse(
+        self, path: str, params: dict[str, Any], headers: dict[str, str]
+    ) -> AsyncIterator[Any]:
+        """One event-stream connection (used by ``runs.events``); errors as for requests."""
+        await self._ensure_resolved()
+        kwargs = self.build(Request("GET", path, params=params, headers=headers))
+        timeout = httpx.Timeout(self.timeout, read=self.stream_idle_timeout)
+        async with httpx_sse.aconnect_sse(self._http, timeout=timeout, **kwargs) as source:
+            if source.response.status_code >= 300:
+                await source.response.aread()
+                raise self.status_error(source.response)
+            yield source
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    # -- helpers for models -------------------------------------------------------------------
+
+    def pager(self, *args: Any, **kwargs: Any) -> AsyncPager[Any]:
+        return AsyncPager(self, *args, **kwargs)
+
+    async def await_or_call(self, value: Any, fn: Callable[[Any], T]) -> T:
+        if isinstance(value, AsyncPager):
+            return fn(await value.to_list())
+        return fn(await value)
+
+    async def load_output(self, run: Run) -> str | None:
+        """Stream a finished run's events once to learn its output (kept on the run)."""
+        async for _ in run.stream():  # type: ignore[attr-defined]
+            pass
+        return run._output
+
+    async def map(
+        self, agent: str, prompts: Iterable[str], concurrency: int = 8, **run_options: Any
+    ) -> DataFrame:
+        """Run ``agent`` once per prompt, ``concurrency`` at a time; one row per prompt."""
+        limit = asyncio.Semaphore(max(1, concurrency))
+
+        async def one(prompt: str) -> dict[str, Any]:
+            async with limit:
+                run = await self.runs.create(agent=agent, prompt=prompt, **run_options)
+                await run.wait()
+                await self.load_output(run)
+                return _map_row(prompt, run)
+
+        rows = await asyncio.gather(*(one(p) for p in prompts))
+        return _map_frame(list(rows))
+
+
+def _file_chunks(request: Request) -> Iterator[bytes]:
+    assert request.file is not None
+    with open(request.file, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            if request.progress:
+                request.progress(len(chunk))
+            yield chunk
+
+
+async def _afile_chunks(request: Request) -> AsyncIterator[bytes]:
+    for chunk in _file_chunks(request):
+        yield chunk
+
+
+class _Sink:
+    """The file a download is written to, with its byte count and progress."""
+
+    def __init__(self, step: Download) -> None:
+        self.step = step
+        self.total = 0
+
+    def __enter__(self) -> _Sink:
+        self.step.dest.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self.step.dest, "wb")
+        return self
+
+    def write(self, chunk: bytes) -> None:
+        self._fh.write(chunk)
+        self.total += len(chunk)
+        if self.step.progress:
+            self.step.progress(len(chunk))
+
+    def __exit__(self, *exc: object) -> None:
+        self._fh.close()
+

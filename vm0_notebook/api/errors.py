@@ -1,0 +1,215 @@
+"""Every error the VM0 client raises.
+
+    VM0Error                        anything raised by this package's API layer
+    ├── APIConnectionError          the server could not be reached (also a ConnectionError)
+    │   └── APITimeoutError         it did not answer in time (also a TimeoutError)
+    ├── APIStatusError              the server answered with an error status
+    │   ├── InvalidRequestError     400 invalid_request_error (also a ValueError; raised
+    │   │                               before any request for input the server would refuse)
+    │   ├── AuthenticationError     401 authentication_error
+    │   ├── AuthorizationError      403 authorization_error
+    │   ├── NotFoundError           404 not_found_error (also a LookupError)
+    │   ├── ConflictError           409 conflict_error
+    │   ├── RateLimitError          429 rate_limit_error (``retry_after`` in seconds, if sent)
+    │   └── InternalServerError     5xx api_error
+    ├── InvalidResponseError        a success status with a body that is not the contract
+    ├── RunFailedError              a run ended failed, timeout or cancelled (``run`` attached)
+    └── WaitTimeoutError            ``run.wait(timeout=...)`` gave up (also a TimeoutError)
+
+Status errors carry ``status``, ``type``, ``code``, ``message``, ``param`` and ``request_id``;
+``str(error)`` is one short line that says what happened and, where it can, what to do.
+
+    try:
+        client.runs.create(agent="nope", prompt="hi")
+    except vm0.NotFoundError as e:
+        print(e.code, e.request_id)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "AuthorizationError",
+    "ConflictError",
+    "InternalServerError",
+    "InvalidRequestError",
+    "InvalidResponseError",
+    "NotFoundError",
+    "RateLimitError",
+    "RunFailedError",
+    "VM0Error",
+    "WaitTimeoutError",
+]
+
+
+class VM0Error(Exception):
+    """Base class of every error raised by the VM0 client."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class APIConnectionError(VM0Error, ConnectionError):
+    """The server could not be reached, or the connection broke mid-answer."""
+
+
+class APITimeoutError(APIConnectionError, TimeoutError):
+    """The server did not answer within the client's timeout."""
+
+
+class APIStatusError(VM0Error):
+    """The server answered with an error status (4xx/5xx).
+
+    Attributes: ``status`` (HTTP status, None when raised before any request), ``type``,
+    ``code``, ``message``, ``param`` and ``request_id`` (the ``X-Request-Id`` header).
+    """
+
+    error_type = "api_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        type: str | None = None,
+        code: str | None = None,
+        param: str | None = None,
+        request_id: str | None = None,
+        doc_url: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.type = type or self.error_type
+        self.code = code
+        self.param = param
+        self.request_id = request_id
+        self.doc_url = doc_url
+
+    def __str__(self) -> str:
+        return self.message + (f" (request {self.request_id})" if self.request_id else "")
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(status={self.status!r}, code={self.code!r}, "
+            f"message={self.message!r}, request_id={self.request_id!r})"
+        )
+
+
+class InvalidRequestError(APIStatusError, ValueError):
+    """400: a parameter is missing or invalid, or the resource is in the wrong state."""
+
+    error_type = "invalid_request_error"
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API key is missing, invalid, expired or revoked."""
+
+    error_type = "authentication_error"
+
+
+class AuthorizationError(APIStatusError):
+    """403: the key may not do this (or a signed storage URL expired or was altered)."""
+
+    error_type = "authorization_error"
+
+
+class NotFoundError(APIStatusError, LookupError):
+    """404: no such agent, run, volume, artifact or version."""
+
+    error_type = "not_found_error"
+
+
+class ConflictError(APIStatusError):
+    """409: a resource with that name already exists."""
+
+    error_type = "conflict_error"
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests or too many concurrent runs; ``retry_after`` is in seconds."""
+
+    error_type = "rate_limit_error"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class InternalServerError(APIStatusError):
+    """5xx: the server failed (``api_error``); retried automatically where safe."""
+
+    error_type = "api_error"
+
+
+class InvalidResponseError(VM0Error):
+    """The server answered, but not in the shape of the VM0 API (HTML, truncated JSON...)."""
+
+    def __init__(
+        self, message: str, *, status: int | None = None, request_id: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        where = [f"HTTP {self.status}"] if self.status else []
+        where += [f"request {self.request_id}"] if self.request_id else []
+        return self.message + (f" ({', '.join(where)})" if where else "")
+
+
+class RunFailedError(VM0Error):
+    """A run ended ``failed``, ``timeout`` or ``cancelled``; the run is in ``.run``."""
+
+    def __init__(self, message: str, run: Any = None) -> None:
+        super().__init__(message)
+        self.run = run
+
+
+class WaitTimeoutError(VM0Error, TimeoutError):
+    """``run.wait(timeout=...)`` returned before the run finished; the run keeps going."""
+
+    def __init__(self, message: str, run: Any = None) -> None:
+        super().__init__(message)
+        self.run = run
+
+
+# error type (from the response body) -> class; the status decides when the type is unknown.
+ERROR_TYPES: dict[str, type[APIStatusError]] = {
+    cls.error_type: cls
+    for cls in (
+        InvalidRequestError,
+        AuthenticationError,
+        AuthorizationError,
+        NotFoundError,
+        ConflictError,
+        RateLimitError,
+        InternalServerError,
+    )
+}
+STATUS_ERRORS: dict[int, type[APIStatusError]] = {
+    400: InvalidRequestError,
+    401: AuthenticationError,
+    403: AuthorizationError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: InvalidRequestError,
+    429: RateLimitError,
+}
+
+
+def error_class(status: int, type: str | None = None) -> type[APIStatusError]:
+    """The exception class for an error response (type first, then status)."""
+    if type in ERROR_TYPES:
+        return ERROR_TYPES[type]
+    if status >= 500:
+        return InternalServerError
+    return STATUS_ERRORS.get(status, APIStatusError)

@@ -1,0 +1,215 @@
+"""A run's Server-Sent Events as an iterator that survives dropped connections.
+
+The stream reconnects by itself after a dropped connection or ``stream_idle_timeout`` (45 s)
+without a byte, resuming after the last output sequence seen (sent as the ``last_event_id``
+query, the ``lastEventId`` query and the ``Last-Event-ID`` header, so every server variant
+understands it). Outputs already seen are dropped; a jump in sequences is reported as a ``gap``
+event. It ends after ``complete``. A server that sends only ``complete`` for a finished run
+gets the output rebuilt from the run's agent logs.
+
+    for event in client.runs.events(run.id):
+        ...
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import httpx_sse
+
+from .errors import APIConnectionError, APIStatusError, InvalidResponseError
+from .models import FINAL_STATUSES, Event, LogEntry, iso
+
+log = logging.getLogger("vm0_notebook")
+
+Observer = Callable[[Event], Any]
+_RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+
+class _Tracker:
+    """The sync and async streams' shared state: resume point, duplicates, gaps, fallback."""
+
+    def __init__(self, run_id: str, last_event_id: int | None, observer: Observer | None):
+        self.run_id = run_id
+        self.last_seq = int(last_event_id or 0)
+        self.observer = observer
+        self.last_status: str | None = None
+        self.complete: Event | None = None
+        self.failures = 0
+        self._conn_progress = False
+        self._conn_outputs = 0
+        self._conn_live = False
+
+    @property
+    def path(self) -> str:
+        return f"/runs/{quote(self.run_id, safe='')}/events"
+
+    def connection(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """Query and headers of the next connection (resuming after the last sequence)."""
+        self._conn_progress = False
+        self._conn_outputs = 0
+        self._conn_live = False
+        headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
+        if not self.last_seq:
+            return {}, headers
+        n = str(self.last_seq)
+        return {"last_event_id": n, "lastEventId": n}, {**headers, "Last-Event-ID": n}
+
+    def accept(self, sse: httpx_sse.ServerSentEvent) -> list[Event]:
+        """The events to hand on for one frame (none for a duplicate)."""
+        event = Event.from_sse(sse.event, sse.data, sse.id)
+        return self.accept_event(event)
+
+    def accept_event(self, event: Event) -> list[Event]:
+        out: list[Event] = []
+        if event.event == "output":
+            seq = event.sequence
+            if seq is not None:
+                if seq <= self.last_seq:
+                    return []
+                if seq > self.last_seq + 1:
+                    missing = seq - self.last_seq - 1
+                    log.warning("run %s: %d output event(s) missing before sequence %d",
+                                self.run_id, missing, seq)
+                    out.append(Event("gap", {"after": self.last_seq, "next": seq,
+                                             "missing": missing}))
+                self.last_seq = seq
+            self._conn_outputs += 1
+        elif event.event == "status":
+            if event.status not in FINAL_STATUSES:
+                self._conn_live = True
+            if event.status == self.last_status:
+                return []
+            self.last_status = event.status
+        elif event.event == "complete":
+            self.complete = event
+            return []  # handed on by finish(), after any output recovered from logs
+        out.append(event)
+        self._conn_progress = True
+        self.failures = 0
+        return self._observed(out)
+
+    def _observed(self, events: list[Event]) -> list[Event]:
+        if self.observer is not None:
+            for event in events:
+                self.observer(event)
+        return events
+
+    @property
+    def needs_logs(self) -> bool:
+        """True when ``complete`` came on a connection to an already finished run that
+        replayed nothing: the server may not replay, so the logs hold the output."""
+        return self.complete is not None and not self._conn_outputs and not self._conn_live
+
+    def from_logs(self, entries: list[LogEntry]) -> list[Event]:
+        out: list[Event] = []
+        for entry in sorted((e for e in entries if e.sequence), key=lambda e: e.sequence or 0):
+            out += self.accept_event(event_from_log(entry))
+        return out
+
+    def finish(self) -> list[Event]:
+        assert self.complete is not None
+        return self._observed([self.complete])
+
+    def dropped(self, client: Any, error: Exception | None) -> float:
+        """Seconds to wait before reconnecting, or raise when it is time to give up."""
+        if self._conn_progress:
+            self.failures = 0
+        self.failures += 1
+        if isinstance(error, APIStatusError) and error.status not in _RETRY_STATUSES:
+            raise error
+        if isinstance(error, InvalidResponseError):
+            raise error
+        if self.failures >= max(client.retry.attempts, 3):
+            if isinstance(error, APIStatusError):
+                raise error
+            detail = f": {type(error).__name__}" if error is not None else ""
+            raise APIConnectionError(
+                f"The event stream of run {self.run_id} kept dropping ({self.failures} tries"
+                f"{detail}); resume with runs.events({self.run_id!r}, "
+                f"last_event_id={self.last_seq})"
+            ) from error
+        retry_after = getattr(error, "retry_after", None)
+        # the first reconnect is immediate: a dropped stream is normal
+        return 0.0 if self.failures == 1 and retry_after is None \
+            else client.retry.delay(self.failures - 1, retry_after)
+
+
+def event_from_log(entry: LogEntry) -> Event:
+    """The ``output`` event an agent log entry mirrors (its message is the output's JSON)."""
+    kind = entry.metadata.get("event_type")
+    try:
+        payload = json.loads(entry.message)
+    except ValueError:
+        payload = {"type": kind or "assistant", "text": entry.message}
+    if not isinstance(payload, dict):
+        payload = {"type": kind or "assistant", "value": payload}
+    data = {
+        "sequence": entry.sequence,
+        "type": kind or payload.get("type"),
+        "data": payload,
+        "timestamp": iso(entry.timestamp),
+    }
+    return Event("output", data, entry.sequence)
+
+
+def _invalid_stream(exc: Exception) -> InvalidResponseError:
+    return InvalidResponseError(f"The events endpoint did not answer with an event stream: {exc}")
+
+
+def stream(
+    client: Any, run_id: str, last_event_id: int | None = None, *, _observer: Observer | None = None
+) -> Any:
+    """The run's events: an iterator on a sync client, an async iterator on an async one."""
+    tracker = _Tracker(run_id, last_event_id, _observer)
+    return _sync(client, tracker) if client.is_sync else _async(client, tracker)
+
+
+def _sync(client: Any, t: _Tracker) -> Iterator[Event]:
+    while t.complete is None:
+        params, headers = t.connection()
+        error: Exception | None = None
+        try:
+            with client.sse(t.path, params, headers) as source:
+                for sse in source.iter_sse():
+                    yield from t.accept(sse)
+                    if t.complete is not None:
+                        break
+        except (httpx.TransportError, APIStatusError) as exc:
+            error = exc
+        except httpx_sse.SSEError as exc:
+            raise _invalid_stream(exc) from None
+        if t.complete is None:
+            client.sleep(t.dropped(client, error))
+    if t.needs_logs:
+        yield from t.from_logs(list(client.runs.logs(t.run_id, type="agent")))
+    yield from t.finish()
+
+
+async def _async(client: Any, t: _Tracker) -> AsyncIterator[Event]:
+    while t.complete is None:
+        params, headers = t.connection()
+        error: Exception | None = None
+        try:
+            async with client.sse(t.path, params, headers) as source:
+                async for sse in source.aiter_sse():
+                    for event in t.accept(sse):
+                        yield event
+                    if t.complete is not None:
+                        break
+        except (httpx.TransportError, APIStatusError) as exc:
+            error = exc
+        except httpx_sse.SSEError as exc:
+            raise _invalid_stream(exc) from None
+        if t.complete is None:
+            await client.sleep(t.dropped(client, error))
+    if t.needs_logs:
+        for event in t.from_logs(await client.runs.logs(t.run_id, type="agent").to_list()):
+            yield event
+    for event in t.finish():
+        yield event

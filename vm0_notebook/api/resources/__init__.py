@@ -1,0 +1,1 @@
+"""The API's resource groups (``client.agents``, ``client.runs``, ``client.volumes``...)."""

@@ -1,0 +1,148 @@
+"""A run at a glance: an HTML card for notebooks and the same facts as plain text elsewhere.
+
+    run              # in a notebook: the card (Run._repr_html_ -> run_html)
+    print(run)       # in a terminal: run_text
+
+The card shows the status in its colour, the agent, the run id, its times and duration, the
+error, and what it used and made (session, checkpoint, artifact and volume versions), so a
+result can be traced and reproduced. Everything that came from a user or an agent (prompt,
+error, names) is escaped. Pure string work: no IPython, pandas or matplotlib here.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = ["STATUS_COLORS", "format_duration", "run_html", "run_text"]
+
+#: One colour per run status, shared by the card and the plots.
+STATUS_COLORS = {
+    "pending": "#757575",
+    "running": "#1565c0",
+    "completed": "#2e7d32",
+    "failed": "#c62828",
+    "timeout": "#ad1457",
+    "cancelled": "#ef6c00",
+}
+_OTHER_COLOR = "#757575"
+
+# Prompts can be pages long; the card shows the start, run.prompt has all of it.
+PROMPT_CHARS = 300
+# A version id prefix this long is unique in practice and accepted wherever a version is named.
+VERSION_CHARS = 12
+
+
+def format_duration(seconds: float | None) -> str:
+    """``4.2 s``, ``3 min 05 s``, ``1 h 02 min``; ``-`` when unknown."""
+    if seconds is None or seconds < 0:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _time(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _duration(run: Any) -> str | None:
+    ms = getattr(run, "execution_time_ms", None)
+    if ms is not None:
+        return format_duration(ms / 1000)
+    started, completed = getattr(run, "started_at", None), getattr(run, "completed_at", None)
+    if started is None:
+        return None
+    seconds = ((completed or datetime.now(UTC)) - started).total_seconds()
+    return format_duration(seconds) + ("" if completed else " so far")
+
+
+def _short(version: str | None) -> str:
+    return version[:VERSION_CHARS] if version else ""
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _facts(run: Any) -> list[tuple[str, str, str]]:
+    """(label, short text, full text) for each fact the run has, in display order."""
+    facts: list[tuple[str, str, str]] = []
+
+    def add(label: str, value: Any, full: Any = None) -> None:
+        if value not in (None, "", {}):
+            facts.append((label, str(value), str(full if full is not None else value)))
+
+    agent = getattr(run, "agent_name", None) or getattr(run, "agent_id", None)
+    version = getattr(run, "agent_version", None)
+    add("agent", f"{agent} ({version})" if agent and version else agent)
+    prompt = getattr(run, "prompt", None)
+    if prompt:
+        add("prompt", _clip(" ".join(prompt.split()), PROMPT_CHARS), prompt)
+    add("created", _time(getattr(run, "created_at", None)))
+    add("started", _time(getattr(run, "started_at", None)))
+    add("completed", _time(getattr(run, "completed_at", None)))
+    add("duration", _duration(run))
+    add("error", getattr(run, "error", None))
+    add("session", getattr(run, "session_id", None))
+    add("checkpoint", getattr(run, "checkpoint_id", None))
+    artifact = getattr(run, "artifact_name", None)
+    if artifact:
+        art_version = getattr(run, "artifact_version", None)
+        add("artifact", f"{artifact}@{_short(art_version)}" if art_version else artifact,
+            f"{artifact}@{art_version}" if art_version else artifact)
+    volumes = getattr(run, "volumes", None) or {}
+    if volumes:
+        add("volumes", ", ".join(f"{k}@{_short(v)}" for k, v in volumes.items()),
+            ", ".join(f"{k}@{v}" for k, v in volumes.items()))
+    return facts
+
+
+def run_text(run: Any) -> str:
+    """The run as aligned plain text, for terminals, logs and text-only notebook frontends.
+
+        >>> print(run_text(run))  # doctest: +SKIP
+        Run run_1a2b… · completed
+          agent      echo
+          duration   1.2 s
+    """
+    lines = [f"Run {run.id} · {run.status}"]
+    for label, short, _ in _facts(run):
+        if label == "error":
+            short = short.replace("\n", "\n" + " " * 13)
+        lines.append(f"  {label:<10} {short}")
+    return "\n".join(lines)
+
+
+def run_html(run: Any) -> str:
+    """The run as a small HTML card, coloured by status; every value is escaped."""
+    esc = html.escape
+    status = str(run.status)
+    color = STATUS_COLORS.get(status, _OTHER_COLOR)
+    rows = []
+    for label, short, full in _facts(run):
+        style = "padding:1px 12px 1px 0;text-align:left;vertical-align:top"
+        value_style = style
+        if label == "error":
+            value_style += f";color:{STATUS_COLORS['failed']};white-space:pre-wrap"
+        title = f' title="{esc(full)}"' if full != short else ""
+        rows.append(
+            f'<tr><th style="{style};font-weight:600;opacity:.7">{esc(label)}</th>'
+            f'<td style="{value_style}"{title}>{esc(short)}</td></tr>'
+        )
+    return (
+        f'<div class="vm0-run" style="border:1px solid rgba(128,128,128,.35);'
+        f"border-left:4px solid {color};border-radius:4px;padding:6px 10px;margin:2px 0;"
+        f'max-width:60em;font-size:13px">'
+        f'<div style="margin-bottom:4px"><span style="background:{color};color:#fff;'
+        f'border-radius:3px;padding:1px 7px;font-weight:600">{esc(status)}</span> '
+        f"<code>{esc(str(run.id))}</code></div>"
+        f'<table style="border-collapse:collapse;margin:0">{"".join(rows)}</table></div>'
+    )

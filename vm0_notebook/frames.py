@@ -1,0 +1,332 @@
+"""API models as pandas DataFrames: logs, metrics, and one row per run, agent, volume or version.
+
+    run.logs()                      # logs_frame(client.runs.logs(run.id))
+    run.metrics()                   # metrics_frame(client.runs.metrics(run.id))
+    client.runs.list().to_pandas()  # records_frame(Run, runs)
+
+Every frame has fixed columns with explicit dtypes (times ``datetime64[ns, UTC]``, durations
+``timedelta64[ns]``, statuses and log types as categories, text as ``string``, counts as
+``Int64``), so frames from different runs concatenate cleanly and an empty result is an empty
+frame with the same columns and dtypes, never an error.
+
+This module imports pandas; it is itself imported only when a frame is asked for.
+"""
+
+from __future__ import annotations
+
+import json
+from array import array
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .api.models import Agent, AgentVersion, LogEntry, Run, RunMetrics, StorageInfo, StorageVersion
+
+__all__ = [
+    "LOG_COLUMNS",
+    "LOG_LEVELS",
+    "LOG_TYPES",
+    "METRIC_COLUMNS",
+    "RUN_STATUSES",
+    "logs_frame",
+    "metrics_frame",
+    "records_frame",
+]
+
+#: Log levels, least to most severe; the ``level`` column is this ordered category.
+LOG_LEVELS = ("debug", "info", "warn", "error")
+#: Log types the API documents; others a server sends are kept as extra categories.
+LOG_TYPES = ("agent", "system", "network")
+#: Run statuses in lifecycle order; the ``status`` column of a runs frame is this category.
+RUN_STATUSES = ("pending", "running", "completed", "failed", "timeout", "cancelled")
+
+#: The columns of :func:`logs_frame`, in order; metadata keys beyond these are not kept.
+LOG_COLUMNS = (
+    "timestamp", "type", "level", "message",
+    "sequence", "event_type",                     # agent entries
+    "method", "url", "status", "duration_ms",     # network entries
+)  # fmt: skip
+#: The columns of :func:`metrics_frame` (indexed by ``timestamp``), NaN where not reported.
+METRIC_COLUMNS = (
+    "cpu_percent", "memory_used_mb", "memory_total_mb", "disk_used_mb", "disk_total_mb",
+    "network_rx_bytes", "network_tx_bytes",
+)  # fmt: skip
+
+TIME = pd.DatetimeTZDtype("ns", "UTC")
+TEXT = pd.StringDtype()  # pandas' NA-aware string dtype, whatever the default "str" is
+LEVEL = pd.CategoricalDtype(LOG_LEVELS, ordered=True)
+_LEVEL_ALIASES = {"warning": "warn", "trace": "debug", "fatal": "error", "critical": "error"}
+
+# Above this many entries a log download shows a progress bar: more than a few pages.
+PROGRESS_AFTER = 500
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+_NAT = np.iinfo(np.int64).min  # NaT's integer value in datetime64
+
+
+# -- logs --------------------------------------------------------------------------------------
+
+
+class _LogColumns:
+    """Accumulates log entries column by column in compact arrays.
+
+    Only the messages stay Python strings (they are the frame's content); times, levels, types
+    and numbers go straight into typed arrays, and repeated short strings share one object, so
+    building the frame costs little more memory than the frame itself.
+    """
+
+    def __init__(self) -> None:
+        self.times = array("q")  # microseconds since the epoch, _NAT when missing
+        self.types = array("h")  # codes into self.type_names
+        self.levels = array("b")  # codes into LOG_LEVELS, -1 when missing or unknown
+        self.messages: list[str | None] = []
+        self.numbers = {k: array("d") for k in ("sequence", "status", "duration_ms")}
+        self.texts: dict[str, list[str | None]] = {k: [] for k in ("event_type", "method", "url")}
+        self.type_codes = {name: i for i, name in enumerate(LOG_TYPES)}
+        self.level_codes = {name: i for i, name in enumerate(LOG_LEVELS)}
+        self.level_codes.update({k: LOG_LEVELS.index(v) for k, v in _LEVEL_ALIASES.items()})
+        self.shared: dict[str, str] = {}
+
+    def add(self, entry: LogEntry) -> None:
+        stamp = entry.timestamp
+        self.times.append((stamp - _EPOCH) // _US if stamp is not None else _NAT)
+        kind = entry.type
+        code = self.type_codes.get(kind, -1) if kind is not None else -1
+        if code < 0 and kind is not None:
+            code = self.type_codes[kind] = len(self.type_codes)
+        self.types.append(code)
+        level = entry.level
+        self.levels.append(self.level_codes.get(level.lower(), -1) if level else -1)
+        message = entry.message
+        self.messages.append(message if isinstance(message, str) or message is None
+                             else json.dumps(message, separators=(",", ":"), default=str))
+        meta = entry.metadata or {}
+        for key, values in self.numbers.items():
+            values.append(_number(meta.get(key)))
+        shared = self.shared
+        for key, texts in self.texts.items():
+            value = meta.get(key)
+            texts.append(None if value is None else shared.setdefault(str(value), str(value)))
+
+    def frame(self) -> pd.DataFrame:
+        micros = np.frombuffer(self.times, dtype=np.int64) if self.times else np.empty(0, np.int64)
+        stamps = np.where(micros == _NAT, _NAT, micros * 1000).view("datetime64[ns]")
+        types = pd.CategoricalDtype(list(self.type_codes))
+        columns: dict[str, Any] = {
+            "timestamp": pd.DatetimeIndex(stamps).tz_localize("UTC").as_unit("ns"),
+            "type": pd.Categorical.from_codes(_codes(self.types), dtype=types),
+            "level": pd.Categorical.from_codes(_codes(self.levels), dtype=LEVEL),
+            "message": pd.array(self.messages, dtype=TEXT),
+            "sequence": _ints(self.numbers["sequence"]),
+            "event_type": pd.array(self.texts["event_type"], dtype=TEXT),
+            "method": pd.array(self.texts["method"], dtype=TEXT),
+            "url": pd.array(self.texts["url"], dtype=TEXT),
+            "status": _ints(self.numbers["status"]),
+            "duration_ms": pd.array(_floats(self.numbers["duration_ms"]), dtype="Float64"),
+        }
+        return pd.DataFrame({name: columns[name] for name in LOG_COLUMNS})
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    try:
+        return float(value) if value is not None else np.nan
+    except (TypeError, ValueError):
+        return np.nan
+
+
+def _floats(values: array) -> np.ndarray:
+    return np.frombuffer(values, dtype=np.float64) if values else np.empty(0, np.float64)
+
+
+def _ints(values: array) -> pd.api.extensions.ExtensionArray:
+    floats = _floats(values)
+    whole = np.isnan(floats) | (floats == np.round(floats))
+    # a non-integral value where an integer belongs is a server quirk: keep it as missing
+    return pd.array(np.where(whole, floats, np.nan), dtype="Int64")
+
+
+def _codes(values: array) -> np.ndarray:
+    return np.asarray(values, dtype=np.int16) if values else np.empty(0, np.int16)
+
+
+def logs_frame(entries: Iterable[LogEntry], *, progress: bool | None = None) -> pd.DataFrame:
+    """Log entries as a DataFrame, one row per entry, in the order given.
+
+    Columns (see :data:`LOG_COLUMNS`): ``timestamp`` (``datetime64[ns, UTC]``), ``type``
+    (category: agent, system, network), ``level`` (ordered category debug < info < warn <
+    error), ``message`` (string), then the metadata flattened: ``sequence`` and ``event_type``
+    for agent entries, ``method``, ``url``, ``status`` and ``duration_ms`` for network entries,
+    NA where an entry has none.
+
+    ``entries`` is consumed lazily, page by page, so a long log never sits in memory twice; a
+    progress bar appears once it runs past a few pages (``progress=False`` hides it, ``True``
+    shows it from the start).
+
+        df = run.logs(type="agent")
+        df[df.level >= "warn"]
+    """
+    columns = _LogColumns()
+    for entry in _progress(entries, progress):
+        columns.add(entry)
+    return columns.frame()
+
+
+def _progress(entries: Iterable[LogEntry], progress: bool | None) -> Iterator[LogEntry]:
+    """Yield ``entries``; past :data:`PROGRESS_AFTER` of them (or at once), with a bar."""
+    if progress is False:
+        yield from entries
+        return
+    it = iter(entries)
+    count = 0
+    if not progress:
+        for entry in it:
+            yield entry
+            count += 1
+            if count >= PROGRESS_AFTER:
+                break
+        else:
+            return
+    from tqdm.auto import tqdm
+
+    with tqdm(it, initial=count, desc="logs", unit=" entries", leave=False) as bar:
+        yield from bar
+
+
+# -- metrics -----------------------------------------------------------------------------------
+
+
+def metrics_frame(metrics: RunMetrics) -> pd.DataFrame:
+    """A run's resource samples, indexed by ``timestamp`` (UTC), oldest first.
+
+    Columns (see :data:`METRIC_COLUMNS`): ``cpu_percent``, ``memory_used_mb``,
+    ``memory_total_mb``, ``disk_used_mb``, ``disk_total_mb``, ``network_rx_bytes``,
+    ``network_tx_bytes`` as floats, NaN where the server reports nothing. Both metrics shapes
+    of the API give the same frame. The server's summary is in ``df.attrs["summary"]``.
+
+        df = run.metrics()
+        df.cpu_percent.max(), df.attrs["summary"]
+    """
+    points = list(metrics.points)
+    index = pd.DatetimeIndex(
+        pd.to_datetime([p.timestamp for p in points], utc=True), name="timestamp"
+    ).as_unit("ns")
+    data = {
+        name: np.array([_number(getattr(p, name, None)) for p in points], dtype=np.float64)
+        for name in METRIC_COLUMNS
+    }
+    frame = pd.DataFrame(data, index=index, columns=list(METRIC_COLUMNS))
+    if not frame.index.is_monotonic_increasing:
+        frame = frame.sort_index(kind="stable")
+    frame.attrs["summary"] = dict(metrics.summary)
+    return frame
+
+
+# -- one row per record ------------------------------------------------------------------------
+
+# A column of a records frame: its name, how to read it from a model, and its kind.
+_Spec = tuple[str, Callable[[Any], Any], str]
+
+
+def _attr(name: str) -> Callable[[Any], Any]:
+    return lambda item: getattr(item, name, None)
+
+
+def _run_duration(run: Run) -> float | None:
+    """Milliseconds: the server's execution time, else completed minus started."""
+    if run.execution_time_ms is not None:
+        return run.execution_time_ms
+    if run.started_at and run.completed_at:
+        return (run.completed_at - run.started_at) / timedelta(milliseconds=1)
+    return None
+
+
+def _specs(*columns: str | tuple[str, str], **getters: Callable[[Any], Any]) -> list[_Spec]:
+    """Columns as ``name`` (text) or ``(name, kind)``; a getter replaces the plain attribute."""
+    out = []
+    for column in columns:
+        name, kind = (column, "text") if isinstance(column, str) else column
+        out.append((name, getters.get(name, _attr(name)), kind))
+    return out
+
+
+_TIMES = ("created_at", "time"), ("updated_at", "time")
+_SCHEMAS: dict[type, list[_Spec]] = {
+    Run: _specs(
+        "id", "agent_name", ("status", "status"), ("created_at", "time"),
+        ("started_at", "time"), ("completed_at", "time"), ("duration", "duration"), "prompt",
+        "error", "agent_id", "agent_version", "session_id", "checkpoint_id", "artifact_name",
+        "artifact_version", ("volumes", "object"),
+        duration=_run_duration, volumes=lambda run: dict(run.volumes or {}),
+    ),
+    Agent: _specs(
+        "id", "name", "description", "current_version_id", ("version_number", "int"), *_TIMES,
+        version_number=lambda a: a.current_version.version_number if a.current_version else None,
+    ),
+    AgentVersion: _specs(
+        "id", "agent_id", ("version_number", "int"), "message", "created_by",
+        ("created_at", "time"),
+    ),
+    StorageInfo: _specs(
+        "id", "name", "current_version_id", ("size", "int"), ("file_count", "int"), *_TIMES,
+    ),
+    StorageVersion: _specs(
+        "id", "storage_id", ("size", "int"), ("file_count", "int"), "message", "created_by",
+        ("created_at", "time"),
+    ),
+}  # fmt: skip
+
+
+def _column(values: list[Any], kind: str) -> Any:
+    if kind == "time":
+        return pd.DatetimeIndex(pd.to_datetime(values, utc=True)).as_unit("ns")
+    if kind == "duration":
+        return pd.to_timedelta([np.nan if v is None else v for v in values], unit="ms").as_unit(
+            "ns"
+        )
+    if kind == "status":
+        extra = sorted({v for v in values if v is not None} - set(RUN_STATUSES))
+        return pd.Categorical(values, categories=[*RUN_STATUSES, *extra])
+    if kind == "int":
+        return pd.array([v if isinstance(v, int) else None for v in values], dtype="Int64")
+    if kind == "object":
+        return pd.array(values, dtype=object)
+    return pd.array([None if v is None else str(v) for v in values], dtype=TEXT)
+
+
+def records_frame(model: type, items: Iterable[Any]) -> pd.DataFrame:
+    """One row per run, agent, agent version, volume, artifact or storage version; newest first.
+
+    ``model`` is the items' class (:class:`Run`, :class:`Agent`, :class:`AgentVersion`,
+    :class:`Volume`, :class:`Artifact` or :class:`StorageVersion`); it fixes the columns, so
+    an empty listing gives an empty frame with the same columns and dtypes. Times are
+    ``datetime64[ns, UTC]``, a run's ``duration`` is a timedelta, its ``status`` a category of
+    :data:`RUN_STATUSES`, sizes and counts ``Int64``, ids and text ``string``.
+
+        runs = client.runs.list(status="failed").to_pandas()
+        runs.groupby("agent_name").duration.mean()
+    """
+    specs = next((_SCHEMAS[cls] for cls in getattr(model, "__mro__", ()) if cls in _SCHEMAS), None)
+    if specs is None:
+        known = ", ".join(sorted(cls.__name__ for cls in _SCHEMAS))
+        name = getattr(model, "__name__", model)
+        raise TypeError(f"no frame layout for {name!r}; known: {known}")
+    rows = list(items)
+    data = {name: _column([get(item) for item in rows], kind) for name, get, kind in specs}
+    frame = pd.DataFrame(data, columns=[name for name, _, _ in specs])
+    order = _newest_first(frame)
+    return frame.iloc[order].reset_index(drop=True) if order is not None else frame
+
+
+def _newest_first(frame: pd.DataFrame) -> np.ndarray | None:
+    """Row order by ``created_at`` descending (then version number), missing times last."""
+    if frame.empty or "created_at" not in frame:
+        return None
+    keys = ["created_at"] + (["version_number"] if "version_number" in frame else [])
+    ordered = frame.sort_values(keys, ascending=False, na_position="last", kind="stable")
+    return ordered.index.to_numpy()

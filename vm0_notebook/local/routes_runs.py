@@ -1,0 +1,243 @@
+"""``/v1/runs``: create (202), list, get, cancel."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+from starlette.routing import Route
+
+from vm0_notebook.local.http import (
+    ApiError,
+    check_name,
+    field,
+    invalid,
+    invalid_state,
+    json_body,
+    missing,
+    new_id,
+    now_iso,
+    ok,
+    page,
+    page_args,
+    parse_time,
+)
+from vm0_notebook.local.runs_store import ACTIVE, STATUSES, run_json
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from vm0_notebook.local.app import LocalServer
+
+MAX_PROMPT_BYTES = 1024 * 1024
+MAX_IDEMPOTENCY_KEY = 255
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _server(request: Request) -> LocalServer:
+    return request.app.state.local
+
+
+def env_map(body: dict[str, Any], name: str) -> dict[str, str]:
+    """``variables`` or ``secrets``: environment names to string values.
+
+    Error messages name the offending key, never a value (a value may be a secret).
+    """
+    value = field(body, name, dict) or {}
+    for key, item in value.items():
+        if not ENV_NAME_RE.match(key) or key.startswith("VM0_"):
+            raise invalid(f"'{name}' has an invalid name {key!r}: use letters, digits and _, "
+                          "not starting with a digit or VM0_", name)
+        if not isinstance(item, str) or "\0" in item:
+            raise invalid(f"'{name}.{key}' must be a string without NUL characters", name)
+    return value
+
+
+def _prompt(body: dict[str, Any]) -> str:
+    prompt = field(body, "prompt", str, required=True)
+    if not prompt.strip():
+        raise missing("prompt", "'prompt' must not be empty")
+    size = len(prompt.encode("utf-8", "surrogatepass"))
+    if size > MAX_PROMPT_BYTES:
+        raise invalid(f"'prompt' is {size} bytes; the limit is 1 MiB ({MAX_PROMPT_BYTES} bytes)",
+                      "prompt")
+    return prompt
+
+
+class _Plan:
+    """What a new run is made of, resolved from the request body."""
+
+    def __init__(self, server: LocalServer, body: dict[str, Any]) -> None:
+        self.server = server
+        self.prompt = _prompt(body)
+        agent_ref = field(body, "agent", str)
+        agent_id = field(body, "agent_id", str)
+        session_id = field(body, "session_id", str)
+        checkpoint_id = field(body, "checkpoint_id", str)
+        version_ref = field(body, "agent_version", str)
+        self.variables = env_map(body, "variables")
+        self.secrets = env_map(body, "secrets")
+        volume_refs = field(body, "volumes", dict)
+        artifact_name = field(body, "artifact_name", str)
+        artifact_ref = field(body, "artifact_version", str)
+        if not (agent_ref or agent_id or session_id or checkpoint_id):
+            raise missing("agent", "Must provide one of: agent, agent_id, session_id, or "
+                          "checkpoint_id")
+        if session_id and checkpoint_id:
+            raise invalid("Give session_id or checkpoint_id, not both", "checkpoint_id")
+
+        runs, agents = server.runs, server.agents
+        self.session: sqlite3.Row | None = None
+        self.checkpoint: sqlite3.Row | None = None
+        inherited_volumes: dict[str, str] | None = None
+        if session_id:
+            self.session = runs.session(session_id)
+            owner = self.session
+            inherited_volumes = json.loads(self.session["volumes"])
+        elif checkpoint_id:
+            self.checkpoint = runs.checkpoint(checkpoint_id)
+            owner = self.checkpoint
+            inherited_volumes = json.loads(self.checkpoint["volumes"])
+        if self.session is not None or self.checkpoint is not None:
+            self.agent = agents.find(owner["agent_id"], "session_id" if session_id
+                                     else "checkpoint_id")
+            for param, ref in (("agent", agent_ref), ("agent_id", agent_id)):
+                if ref and ref not in (self.agent["id"], self.agent["name"]):
+                    raise invalid(f"'{param}' does not match the agent of the "
+                                  f"{'session' if session_id else 'checkpoint'}", param)
+            artifact_name = artifact_name or owner["artifact_name"]
+        elif agent_id:
+            self.agent = agents.find(agent_id, "agent_id")
+        else:
+            self.agent = agents.find(agent_ref, "agent")
+        # A checkpoint is a snapshot: by default it resumes with the agent version it was made
+        # with. A session continues with the agent's current version.
+        if version_ref is None and self.checkpoint is not None:
+            version_ref = self.checkpoint["agent_version_id"]
+        self.version = agents.version(self.agent, version_ref, "agent_version")
+
+        storage = server.storage
+        self.volumes: dict[str, str] = {}
+        if volume_refs is not None:
+            for name, ref in volume_refs.items():
+                check_name(name, "volumes")
+                if not isinstance(ref, str):
+                    raise invalid(f"'volumes.{name}' must be a version reference string",
+                                  f"volumes.{name}")
+                self.volumes[name] = storage.resolve("volume", name, ref, f"volumes.{name}")[1]
+        elif inherited_volumes:
+            for name, version_id in inherited_volumes.items():
+                self.volumes[name] = storage.resolve("volume", name, version_id,
+                                                     f"volumes.{name}")[1]
+        self.artifact_name = check_name(artifact_name, "artifact_name") if artifact_name else None
+        self.artifact_version: str | None = None
+        if artifact_ref and not self.artifact_name:
+            raise invalid("'artifact_version' needs 'artifact_name'", "artifact_version")
+        if self.artifact_name and artifact_ref and artifact_ref != "latest":
+            self.artifact_version = storage.resolve(
+                "artifact", self.artifact_name, artifact_ref, "artifact_version")[1]
+        elif self.artifact_name:
+            try:  # the latest version pre-fills the folder; a new artifact starts empty
+                self.artifact_version = storage.resolve(
+                    "artifact", self.artifact_name, "latest", "artifact_version")[1]
+            except ApiError:
+                self.artifact_version = None
+
+    def rows(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The run row and, unless it continues a session, its new session row."""
+        now, volumes = now_iso(), json.dumps(self.volumes, sort_keys=True)
+        session = None
+        if self.session is not None:
+            session_id = self.session["id"]
+        else:
+            session_id = new_id("ses")
+            session = {
+                "id": session_id, "agent_id": self.agent["id"],
+                "source_checkpoint_id": self.checkpoint["id"] if self.checkpoint else None,
+                "artifact_name": self.artifact_name, "volumes": volumes, "created_at": now,
+            }
+        run = {
+            "id": new_id("run"), "agent_id": self.agent["id"], "agent_name": self.agent["name"],
+            "agent_version_id": self.version["id"], "status": "pending", "prompt": self.prompt,
+            "created_at": now, "session_id": session_id,
+            "resumed_from": self.checkpoint["id"] if self.checkpoint else None,
+            "artifact_name": self.artifact_name, "artifact_version": self.artifact_version,
+            "volumes": volumes, "variables": json.dumps(self.variables),
+        }
+        return run, session
+
+
+async def create_run(request: Request) -> Response:
+    server = _server(request)
+    key = request.headers.get("idempotency-key")
+    if key is not None:
+        if not key or len(key) > MAX_IDEMPOTENCY_KEY:
+            raise invalid(f"'Idempotency-Key' must be 1-{MAX_IDEMPOTENCY_KEY} characters",
+                          "Idempotency-Key")
+        existing = server.runs.by_idempotency_key(key)
+        if existing is not None:
+            return ok(run_json(existing), 202)
+    plan = _Plan(server, await json_body(request))
+    run, session = plan.rows()
+    row = server.runs.insert(run, session, key)
+    if row["id"] == run["id"]:
+        if plan.secrets:
+            server.host.secrets[row["id"]] = plan.secrets
+        server.runner.submit(row["id"])
+    return ok(run_json(row), 202)
+
+
+async def list_runs(request: Request) -> Response:
+    limit, cursor = page_args(request, shape=(int,))
+    where, params = ["1 = 1"], []
+    query = request.query_params
+    if status := query.get("status"):
+        if status not in STATUSES:
+            raise invalid(f"'status' must be one of: {', '.join(STATUSES)}", "status")
+        where.append("status = ?")
+        params.append(status)
+    if agent_id := query.get("agent_id"):
+        where.append("agent_id = ?")
+        params.append(agent_id)
+    if since := query.get("since"):
+        where.append("created_at >= ?")
+        params.append(parse_time(since, "since"))
+    if cursor:
+        where.append("seq < ?")
+        params.append(cursor[0])
+    rows = _server(request).db.all(
+        f"SELECT * FROM runs WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?",
+        (*params, limit + 1),
+    )
+    return ok(page(rows, limit, run_json, lambda r: (r["seq"],)))
+
+
+async def get_run(request: Request) -> Response:
+    return ok(run_json(_server(request).runs.get(request.path_params["run_id"])))
+
+
+async def cancel_run(request: Request) -> Response:
+    server = _server(request)
+    run_id = request.path_params["run_id"]
+    row = server.runs.get(run_id)
+    if row["status"] in ACTIVE:
+        if not await server.runner.cancel(run_id) and server.runs.get(run_id)["status"] in ACTIVE:
+            # Unknown to the runner: nothing is running it, so end it here.
+            await server.host.finish(run_id, "cancelled", "Run cancelled", None)
+        row = server.runs.get(run_id)
+        if row["status"] == "cancelled":
+            return ok(run_json(row))
+    # Final already, or it ended on its own while being cancelled.
+    raise invalid_state(f"Run cannot be cancelled: current status is '{row['status']}'")
+
+
+ROUTES = [
+    Route("/v1/runs", list_runs, methods=["GET"]),
+    Route("/v1/runs", create_run, methods=["POST"]),
+    Route("/v1/runs/{run_id}", get_run, methods=["GET"]),
+    Route("/v1/runs/{run_id}/cancel", cancel_run, methods=["POST"]),
+]

@@ -1,0 +1,503 @@
+"""``%vm0`` and ``%%vm0``: run agents from cells and look at what they did.
+
+    %load_ext vm0_notebook
+
+    %%vm0 run echo -o run --var MODE=fast
+    Summarise {dataset_name}.
+
+    %vm0 runs --status failed
+    %vm0 logs run_0123abcd...
+
+``%vm0?`` shows every command and option. Display options are traitlets, so
+``%config VM0Magics.tail_lines = 500`` keeps more lines on screen.
+
+This module stays light to import: the client, pandas and matplotlib load when a command needs
+them, so ``%load_ext vm0_notebook`` costs almost nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
+from IPython.core.magic_arguments import argument, magic_arguments
+from traitlets import Float, Int
+from traitlets.config import Configurable
+
+from .args import check_env_name, fill, parse_pairs, parse_ref, split_line
+from .errors import MagicError, RunFailed
+from .masking import SecretMasker
+
+_RUN_CLASS = ("vm0_notebook.api.models", "Run")
+
+
+def _parse(command: Callable[..., Any], words: list[str]) -> Any:
+    # magic_arguments' own splitting keeps quotes in the words; ours removes them like a shell
+    # (intermixed: the one-line prompt may come after options)
+    return command.parser.parse_intermixed_args(words)  # type: ignore[attr-defined]
+
+
+def _noop_publish(bundle: dict[str, str], display_id: str, update: bool) -> None:
+    """The publisher of ``--quiet`` runs: the view is kept but never drawn."""
+
+
+@magics_class
+class VM0Magics(Magics, Configurable):
+    """The ``%vm0`` line magic and ``%%vm0`` cell magic."""
+
+    tail_lines = Int(
+        100, config=True, help="Lines of a run's output the live view keeps on screen."
+    )
+    max_updates_per_second = Float(
+        10.0, config=True, help="Most redraws of a live view per second, whatever the event rate."
+    )
+
+    def __init__(self, shell: Any) -> None:
+        super().__init__(shell=shell, config=shell.config)
+        self.masker = SecretMasker()
+        self.masker.add(os.environ.get("VM0_API_KEY"))
+        self._client: Any = None
+        self.shell.configurables.append(self)
+
+    # -- connection ---------------------------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        """The ``vm0_notebook.Client`` of this kernel, created (and announced) on first use."""
+        if self._client is None:
+            from ..api.client import Client
+
+            try:
+                client = Client()
+                where = describe_connection(client)  # may start the local server
+            except Exception as exc:  # a bad VM0_API_URL, a local server that cannot start
+                raise MagicError(f"cannot connect: {self.masker.mask(str(exc))}") from None
+            # the client keeps its key private; it is masked in everything shown here
+            self.masker.add(getattr(client, "_key", None))
+            print(f"vm0: connected to {where}")
+            self._client = client
+        return self._client
+
+    # -- the magic ----------------------------------------------------------------------------
+
+    @no_var_expand
+    @line_cell_magic
+    def vm0(self, line: str, cell: str | None = None) -> Any:
+        words = split_line(line)
+        if not words:
+            raise MagicError("give a command: %vm0 run, attach, runs, logs... (see %vm0?)")
+        name, rest = words[0], words[1:]
+        command = _COMMANDS.get(name)
+        if command is None:
+            raise MagicError(f"unknown command {name!r}; the commands are: {', '.join(_COMMANDS)}")
+        if cell is not None and name != "run":
+            raise MagicError(f"%%vm0 {name} takes no cell body; use %vm0 {name} on one line")
+        if "--raw" not in rest:
+            rest = [fill(word, self.shell.user_ns) for word in rest]
+        try:
+            args = _parse(command, rest)
+        except UsageError as exc:  # from argparse: unknown option, missing argument...
+            raise MagicError(f"{exc}; see %vm0?") from None
+        from ..api.errors import VM0Error
+
+        try:
+            return command(self, args, cell)
+        except RunFailed:
+            raise
+        except VM0Error as exc:
+            raise MagicError(self.masker.mask(str(exc))) from None
+
+    # -- run and attach -----------------------------------------------------------------------
+
+    @magic_arguments("%vm0 run")
+    @argument(
+        "agent", nargs="?", metavar="AGENT",
+        help="agent name (optional with --session or --checkpoint)",
+    )
+    @argument(
+        "prompt", nargs="*", metavar="PROMPT",
+        help='the prompt, in the one-line form %%vm0 run AGENT "..."',
+    )
+    @argument("-o", "--output", dest="out", metavar="VAR", help="also bind the Run to VAR")
+    @argument("--var", action="append", metavar="K=V", help="a variable for the run (repeatable)")
+    @argument(
+        "--secret", action="append", metavar="NAME",
+        help="a secret, read from the environment variable NAME or asked for (repeatable)",
+    )
+    @argument("--volume", action="append", metavar="NAME[@VER]", help="mount a volume (repeatable)")
+    @argument("--artifact", metavar="NAME[@VER]", help="the artifact the run writes to")
+    @argument("--session", metavar="ID", help="continue this session")
+    @argument("--checkpoint", metavar="ID", help="resume from this checkpoint")
+    @argument("--agent-version", metavar="VER", help="latest, v<N> or a version id")
+    @argument("--timeout", type=float, metavar="S", help="stop following after S seconds")
+    @argument("--no-wait", action="store_true", help="start the run and return at once")
+    @argument("--quiet", action="store_true", help="no live output, only the result")
+    @argument(
+        "--on-interrupt", choices=("cancel", "detach"), default="cancel",
+        help="on Ctrl-C (or --timeout): cancel the run (default) or leave it running",
+    )
+    @argument("--raw", action="store_true", help="send the prompt as is, without {expr} filling")
+    def _run(self, args: Any, cell: str | None) -> Any:
+        """Run an agent with the cell body as its prompt and show its output live.
+
+        {expression} in the prompt and the line is filled in from the notebook's variables
+        ({{ and }} stay literal braces; --raw turns this off). The cell's value is the Run; a
+        run that fails, times out or is cancelled fails the cell (after binding -o VAR).
+        """
+        agent, prompt = args.agent, " ".join(args.prompt)
+        if cell is not None:
+            if prompt:
+                raise MagicError("give the prompt either in the cell body or on the line, not both")
+            # the line's words were filled in already; the body is filled here
+            prompt = cell.strip("\n") if args.raw else fill(cell.strip("\n"), self.shell.user_ns)
+        elif not prompt and agent and (args.session or args.checkpoint):
+            agent, prompt = None, agent  # %vm0 run --session ID "prompt"
+        if not agent and not (args.session or args.checkpoint):
+            raise MagicError("name the agent: %%vm0 run AGENT (or give --session/--checkpoint)")
+        if not prompt.strip():
+            raise MagicError("the prompt is empty: write it in the cell body below %%vm0 run")
+        if args.timeout is not None and args.timeout <= 0:
+            raise MagicError("--timeout must be a positive number of seconds")
+        request = self._run_request(args, agent, prompt)
+        run = self.client.runs.create(**request)
+        if args.out:
+            self.shell.user_ns[args.out] = run
+        if args.no_wait:
+            print(f"{run.id} started ({run.status}); follow it with: %vm0 attach {run.id}")
+            return run
+        return self._follow(
+            run, var=args.out, quiet=args.quiet, on_interrupt=args.on_interrupt,
+            timeout=args.timeout,
+        )
+
+    def _run_request(self, args: Any, agent: str | None, prompt: str) -> dict[str, Any]:
+        volumes = dict(parse_ref(ref, "--volume") for ref in args.volume or ())
+        request: dict[str, Any] = {
+            "agent": agent,
+            "prompt": prompt,
+            "agent_version": args.agent_version,
+            "session_id": args.session,
+            "checkpoint_id": args.checkpoint,
+            "variables": parse_pairs(args.var, "--var") or None,
+            "secrets": {name: self._secret(name) for name in args.secret or ()} or None,
+            "volumes": {name: version or "latest" for name, version in volumes.items()} or None,
+        }
+        if args.artifact:
+            request["artifact_name"], request["artifact_version"] = parse_ref(
+                args.artifact, "--artifact"
+            )
+        return {key: value for key, value in request.items() if value is not None}
+
+    def _secret(self, name: str) -> str:
+        """The value of secret ``name``: the environment variable, else asked with getpass."""
+        check_env_name(name, "--secret")
+        value = os.environ.get(name)
+        if not value:
+            from IPython.core.error import StdinNotImplementedError
+
+            try:
+                import getpass
+
+                value = getpass.getpass(f"{name}: ")
+            except (StdinNotImplementedError, EOFError, OSError):
+                raise MagicError(
+                    f"--secret {name}: set the environment variable {name}; "
+                    "this frontend cannot ask for it"
+                ) from None
+        if not value:
+            raise MagicError(f"--secret {name}: the value is empty")
+        self.masker.add(value)
+        return value
+
+    @magic_arguments("vm0 attach")
+    @argument("run", metavar="RUN", help="the run id")
+    @argument("-o", "--output", dest="out", metavar="VAR", help="also bind the Run to VAR")
+    @argument(
+        "--on-interrupt", choices=("cancel", "detach"), default="cancel",
+        help="on Ctrl-C: cancel the run (default) or leave it running",
+    )
+    def _attach(self, args: Any, cell: str | None) -> Any:
+        """Show a run's whole output so far, then follow it live (also from a new kernel)."""
+        run = self.client.runs.get(args.run)
+        if args.out:
+            self.shell.user_ns[args.out] = run
+        return self._follow(run, var=args.out, quiet=False, on_interrupt=args.on_interrupt)
+
+    def _follow(
+        self, run: Any, *, var: str | None, quiet: bool, on_interrupt: str,
+        timeout: float | None = None,
+    ) -> Any:
+        """Stream ``run`` into a live view; the Run, or RunFailed when it did not complete."""
+        from .live import LiveView, TerminalView, error_line
+        from .watch import watch
+
+        options: dict[str, Any] = dict(
+            agent=run.agent_name, run_id=run.id, tail_lines=self.tail_lines,
+            max_updates_per_second=self.max_updates_per_second, masker=self.masker,
+            handle=var or "run", started_at=run.started_at,
+        )
+        if quiet:
+            view = LiveView(publish=_noop_publish, **options)
+        elif getattr(self.shell, "kernel", None) is None:  # a terminal: no in-place redraws
+            view = TerminalView(**options)
+        else:
+            view = LiveView(**options)
+        outcome = watch(run, view, on_interrupt=on_interrupt, timeout=timeout)  # type: ignore[arg-type]
+        with contextlib.suppress(Exception):  # the summary can do with what the stream said
+            run.refresh()
+        view.finish(run)
+        if var:
+            self.shell.user_ns[var] = run
+        mask = self.masker.mask
+        if outcome.how == "detached":
+            message = (
+                f"{outcome.reason}: {run.id} keeps running ({run.status}). "
+                f"Follow it again with: %vm0 attach {run.id}"
+            )
+        elif outcome.how == "lost":
+            message = (
+                f"lost the event stream of {run.id} ({outcome.reason}); it may still be "
+                f"running. Follow it again with: %vm0 attach {run.id}"
+            )
+        elif outcome.how == "cancelled":
+            message = f"{outcome.reason}: {run.id} is {run.status}"
+        elif not run.ok:
+            detail = f": {error_line(run.error)}" if run.error else ""
+            message = f"run {run.id} {run.status}{detail}. Its logs: %vm0 logs {run.id}"
+        else:
+            return run
+        raise RunFailed(mask(message), run=run)
+
+    @magic_arguments("vm0 cancel")
+    @argument("run", metavar="RUN", help="the run id")
+    def _cancel(self, args: Any, cell: str | None) -> None:
+        """Cancel a pending or running run."""
+        run = self.client.runs.cancel(args.run)
+        print(f"{run.id} {run.status}")
+
+    # -- listings -----------------------------------------------------------------------------
+
+    @magic_arguments("vm0 runs")
+    @argument("--status", help="pending, running, completed, failed, timeout or cancelled")
+    @argument("--agent", metavar="NAME", help="only runs of this agent")
+    @argument("--since", metavar="T", help="only runs created since T (ISO-8601)")
+    @argument("--limit", type=int, default=20, metavar="N", help="at most N runs (default 20)")
+    def _runs(self, args: Any, cell: str | None) -> Any:
+        """The most recent runs, newest first, as a DataFrame."""
+        import itertools
+
+        from .. import frames
+        from ..api.models import Run
+
+        if args.limit < 1:
+            raise MagicError("--limit must be at least 1")
+        client = self.client
+        agent_id = client.agents.get(args.agent).id if args.agent else None
+        runs = client.runs.list(status=args.status, agent_id=agent_id, since=args.since)
+        return frames.records_frame(Run, itertools.islice(runs, args.limit))
+
+    @magic_arguments("vm0 logs")
+    @argument("run", metavar="RUN", help="the run id")
+    @argument("--type", help="agent, system, network or all")
+    @argument("--level", help="debug, info, warn or error")
+    def _logs(self, args: Any, cell: str | None) -> Any:
+        """A run's logs as a DataFrame."""
+        filters = {k: v for k, v in (("type", args.type), ("level", args.level)) if v}
+        return self.client.runs.get(args.run).logs(**filters)
+
+    @magic_arguments("vm0 metrics")
+    @argument("run", metavar="RUN", help="the run id")
+    @argument("--plot", action="store_true", help="a figure instead of the table")
+    def _metrics(self, args: Any, cell: str | None) -> Any:
+        """A run's CPU, memory, disk and network samples as a DataFrame (or a figure)."""
+        run = self.client.runs.get(args.run)
+        return run.plot_metrics() if args.plot else run.metrics()
+
+    @magic_arguments("vm0 agents")
+    def _agents(self, args: Any, cell: str | None) -> Any:
+        """The agents, as a DataFrame."""
+        return self.client.agents.list().to_pandas()
+
+    @magic_arguments("vm0 volumes")
+    def _volumes(self, args: Any, cell: str | None) -> Any:
+        """The volumes (agent inputs), as a DataFrame."""
+        return self.client.volumes.list().to_pandas()
+
+    @magic_arguments("vm0 artifacts")
+    def _artifacts(self, args: Any, cell: str | None) -> Any:
+        """The artifacts (agent outputs), as a DataFrame."""
+        return self.client.artifacts.list().to_pandas()
+
+    # -- storage ------------------------------------------------------------------------------
+
+    @magic_arguments("vm0 push")
+    @argument("dir", metavar="DIR", help="the local folder to upload")
+    @argument("volume", metavar="VOLUME", help="the volume name (created if missing)")
+    @argument("-m", "--message", metavar="MSG", help="a note stored with the version")
+    def _push(self, args: Any, cell: str | None) -> Any:
+        """Upload a folder as a new version of a volume (unchanged files are not sent again)."""
+        if not os.path.isdir(args.dir):
+            raise MagicError(f"{args.dir!r} is not a folder")
+        version = self.client.volumes.push(args.dir, args.volume, message=args.message)
+        print(f"{args.volume}@{version.id[:12]}: {version.file_count or 0} files")
+        return version
+
+    @magic_arguments("vm0 mount")
+    @argument("kind", choices=("volume", "artifact"), help="volume or artifact")
+    @argument("ref", metavar="NAME[@VER]", help="what to download (latest by default)")
+    @argument("--to", metavar="DIR", help="the folder to put it in (default: a cache folder)")
+    @argument("-o", "--output", dest="out", metavar="VAR", help="bind the local path to VAR")
+    def _mount(self, args: Any, cell: str | None) -> Any:
+        """Download a volume or artifact version to a local folder and return its path."""
+        name, version = parse_ref(args.ref, args.kind)
+        group = self.client.volumes if args.kind == "volume" else self.client.artifacts
+        path = group.mount(name, version=version or "latest", to=args.to)
+        if args.out:
+            self.shell.user_ns[args.out] = path
+        return path
+
+    # -- widgets, server, settings ------------------------------------------------------------
+
+    @magic_arguments("vm0 launcher")
+    def _launcher(self, args: Any, cell: str | None) -> Any:
+        """A form to pick an agent, write a prompt and start a run."""
+        return _widget("RunLauncher", self.client)
+
+    @magic_arguments("vm0 browser")
+    def _browser(self, args: Any, cell: str | None) -> Any:
+        """A table of recent runs to select, inspect and cancel."""
+        return _widget("RunsBrowser", self.client)
+
+    @magic_arguments("vm0 local")
+    @argument("action", choices=("status", "start", "stop"), help="status, start or stop")
+    def _local(self, args: Any, cell: str | None) -> None:
+        """The embedded local server: is it running, start it, stop it."""
+        from ..local import daemon
+
+        if args.action == "start":
+            url, _token = daemon.ensure_server()
+            print(f"local server running at {url}")
+        elif args.action == "stop":
+            stopped = daemon.stop_server()
+            print("local server stopped" if stopped else "local server was not running")
+            self._client = None
+        else:
+            info = daemon.server_status()
+            print(f"local server running at {info['url']}" if info else "local server not running")
+
+    @magic_arguments("vm0 config")
+    def _config(self, args: Any, cell: str | None) -> None:
+        """Where this kernel is connected, and the display options."""
+        client = self.client
+        print(f"connected to: {describe_connection(client)}")
+        from ..config import mask_key
+
+        print(f"API key: {mask_key(getattr(client, '_key', None))}")
+        print(f"secrets masked in output: {len(self.masker)} value(s)")
+        for name in ("tail_lines", "max_updates_per_second"):
+            print(f"%config VM0Magics.{name} = {getattr(self, name)!r}")
+
+    # -- display of runs ----------------------------------------------------------------------
+
+    def register_formatters(self) -> None:
+        """Mask secrets in the Run's own rich display (the cell value of ``%%vm0 run``)."""
+        formatters = self.shell.display_formatter.formatters
+        masker = self.masker
+
+        def html(run: Any) -> str:
+            return masker.mask(run._repr_html_())
+
+        def pretty(run: Any, printer: Any, cycle: bool) -> None:
+            printer.text(masker.mask(str(run)))
+
+        formatters["text/html"].for_type_by_name(*_RUN_CLASS, html)
+        formatters["text/plain"].for_type_by_name(*_RUN_CLASS, pretty)
+
+    def unregister_formatters(self) -> None:
+        for mime in ("text/html", "text/plain"):
+            formatter = self.shell.display_formatter.formatters[mime]
+            formatter.deferred_printers.pop(_RUN_CLASS, None)
+            try:
+                from ..api.models import Run
+
+                formatter.type_printers.pop(Run, None)
+            except ImportError:  # pragma: no cover
+                pass
+
+
+def _widget(name: str, client: Any) -> Any:
+    try:
+        from . import widgets
+    except ImportError:
+        raise MagicError(f"the {name} widget is not part of this installation") from None
+    return getattr(widgets, name)(client)
+
+
+def describe_connection(client: Any) -> str:
+    """``the local server at http://127.0.0.1:PORT`` or the server's URL; never the key."""
+    from urllib.parse import urlsplit
+
+    url = client.api_url
+    # with neither variable set, the client found (or started) the embedded server
+    local = not (os.environ.get("VM0_API_URL") or os.environ.get("VM0_API_KEY"))
+    local = local or urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1")
+    return f"the local server at {url}" if local else url
+
+
+# subcommand -> its method, in the order %vm0? lists them
+_COMMANDS: dict[str, Callable[..., Any]] = {
+    "run": VM0Magics._run,
+    "attach": VM0Magics._attach,
+    "cancel": VM0Magics._cancel,
+    "runs": VM0Magics._runs,
+    "logs": VM0Magics._logs,
+    "metrics": VM0Magics._metrics,
+    "agents": VM0Magics._agents,
+    "volumes": VM0Magics._volumes,
+    "artifacts": VM0Magics._artifacts,
+    "push": VM0Magics._push,
+    "mount": VM0Magics._mount,
+    "launcher": VM0Magics._launcher,
+    "browser": VM0Magics._browser,
+    "local": VM0Magics._local,
+    "config": VM0Magics._config,
+}
+
+VM0Magics.vm0.__doc__ = (
+    "Run VM0 agents from cells and look at what they did.\n\n"
+    "    %%vm0 run AGENT [options]\n    <prompt, with {python expression} filled in>\n\n"
+    "Display options: %config VM0Magics.tail_lines = 100, "
+    "%config VM0Magics.max_updates_per_second = 10.\n\n"
+    + "\n".join(command.__doc__ or "" for command in _COMMANDS.values())
+)
+
+
+_loaded: VM0Magics | None = None
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Register ``%vm0`` / ``%%vm0`` in ``ipython`` (``%load_ext vm0_notebook``); prints nothing."""
+    global _loaded
+    if _loaded is not None and _loaded.shell is ipython:
+        return
+    magics = VM0Magics(ipython)
+    ipython.register_magics(magics)
+    magics.register_formatters()
+    _loaded = magics
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """Remove ``%vm0`` / ``%%vm0`` (``%unload_ext vm0_notebook``)."""
+    global _loaded
+    magics, _loaded = _loaded, None
+    if magics is None:
+        return
+    magics.unregister_formatters()
+    for kind in ("line", "cell"):
+        ipython.magics_manager.magics[kind].pop("vm0", None)
+    if magics in ipython.configurables:
+        ipython.configurables.remove(magics)

@@ -1,0 +1,54 @@
+"""Masking of secret values in everything the notebook extension shows.
+
+    >>> masker = SecretMasker()
+    >>> masker.add("hunter2-token")
+    >>> masker.mask("the token is hunter2-token")
+    'the token is ***'
+
+The extension keeps one masker per kernel: every ``--secret`` value used in it and the API key
+are added, and every line, header, summary and error message passes through ``mask`` before it
+is displayed, so a secret the agent prints back is hidden too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+MASK = "***"
+
+
+class SecretMasker:
+    """Replaces every known secret value in a text with ``***``.
+
+    Each value is also matched in its JSON-escaped form, since unknown events are shown as
+    compact JSON, where a quote or a newline in a secret appears escaped.
+    """
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:  # never the values themselves
+        return f"<SecretMasker: {len(self._values)} value(s)>"
+
+    def add(self, value: str | None) -> None:
+        """Remember ``value`` (and its JSON-escaped form) as a secret; empty values are ignored."""
+        if not value or not value.strip():
+            return
+        forms = {value, json.dumps(value, ensure_ascii=False)[1:-1], json.dumps(value)[1:-1]}
+        if forms <= self._values:
+            return
+        self._values |= forms
+        # Longest first, so a secret that contains another is masked whole.
+        alternatives = sorted(self._values, key=len, reverse=True)
+        self._pattern = re.compile("|".join(re.escape(v) for v in alternatives))
+
+    def mask(self, text: str) -> str:
+        """``text`` with every known secret replaced by ``***``."""
+        if self._pattern is None or not text:
+            return text
+        return self._pattern.sub(MASK, text)
