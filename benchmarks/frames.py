@@ -1,6 +1,6 @@
 """100,000 log entries into a DataFrame: ``run.logs()`` as a ratio to a raw httpx loop.
 
-    python benchmarks/frames.py [--lines 100000] [--repeat 3]
+    python benchmarks/frames.py [--lines 100000] [--repeat 2]
 
 Starts a private local server on a temporary data folder, runs the built-in ``python`` agent
 printing ``--lines`` lines (each becomes an output event and an agent log entry), then times
@@ -85,7 +85,7 @@ def best_of(repeat: int, cases: dict[str, object]) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=100_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
 
     from vm0_notebook import Client

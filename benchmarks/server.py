@@ -55,7 +55,7 @@ def serve(data_dir: Path, token: str) -> None:
 
         async def events():
             for i in range(1, count + 1):
-                yield {"id": i, "event": "output", "data": payload}
+                yield {"id": str(i), "event": "output", "data": payload}
             yield {"event": "complete", "data": "{}"}
 
         return EventSourceResponse(events())

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from proxies import VariantProxy
 
 from vm0_notebook import frames
 from vm0_notebook.api.models import (
@@ -171,34 +171,51 @@ def test_metrics_seed_shape_from_a_real_run(busy_run) -> None:
     assert df.index.min() >= pd.Timestamp(busy_run.created_at) - pd.Timedelta("1s")
 
 
-def test_metrics_platform_shape_gives_the_same_frame(busy_run, local_server) -> None:
-    """The platform's camelCase shape of the same samples, parsed by the client's model."""
-    raw = httpx.get(
-        f"{local_server.url}/v1/runs/{busy_run.id}/metrics",
-        params={"limit": 100},
-        headers={"Authorization": f"Bearer {local_server.token}"},
-    ).json()
-    platform_fields = {
-        "timestamp": "timestamp", "cpu_percent": "cpuPercent", "memory_used_mb": "memoryUsedMb",
-        "memory_total_mb": "memoryTotalMb", "disk_used_mb": "diskUsedMb",
-        "disk_total_mb": "diskTotalMb",
-    }  # fmt: skip
-    body = {
-        "summary": {"avgCpuPercent": 12.5, "maxMemoryUsedMb": 40.0, "totalDurationMs": 2500},
-        "data": [
-            {camel: p[snake] for snake, camel in platform_fields.items() if snake in p}
-            for p in raw["data"]
-        ],
-    }
-    platform = frames.metrics_frame(RunMetrics.from_api(body))
-    check_metrics_frame(platform)
+class PlatformMetricsProxy(VariantProxy):
+    """The camelCase variant, with metrics in the platform's own field set only."""
+
+    SUMMARY = ("avgCpuPercent", "maxMemoryUsedMb", "totalDurationMs")
+    POINT = ("timestamp", "cpuPercent", "memoryUsedMb", "memoryTotalMb", "diskUsedMb",
+             "diskTotalMb")
+
+    def rewrite_body(self, request, response, body: bytes) -> bytes:
+        body = super().rewrite_body(request, response, body)
+        if request.path.endswith("/metrics") and response.status_code == 200:
+            data = json.loads(body)
+            data["summary"] = {k: data["summary"][k] for k in self.SUMMARY}
+            data["data"] = [{k: p[k] for k in self.POINT if k in p} for p in data["data"]]
+            body = json.dumps(data).encode()
+        return body
+
+
+@pytest.mark.parametrize("proxy_class", [VariantProxy, PlatformMetricsProxy],
+                         ids=["camel-both-shapes", "platform-shape"])
+def test_metrics_through_the_variant_proxy_give_the_same_frame(
+    busy_run, local_server, proxy_class
+) -> None:
+    from vm0_notebook import Client
+
+    proxy = proxy_class(local_server.url)
+    try:
+        with Client(api_url=proxy.start(), api_key=local_server.token) as variant:
+            run = variant.runs.get(busy_run.id)  # answered with a plain id
+            df = run.metrics()
+    finally:
+        proxy.stop()
+    check_metrics_frame(df)
     seed = busy_run.metrics()
-    assert platform.index.equals(seed.index)
-    pd.testing.assert_series_equal(platform["cpu_percent"], seed["cpu_percent"])
-    np.testing.assert_allclose(platform["memory_used_mb"], seed["memory_used_mb"], rtol=1e-6)
-    # the platform reports no network counters: NaN, not zero
-    assert platform["network_rx_bytes"].isna().all()
-    assert platform.attrs["summary"]["avg_cpu_percent"] == 12.5
+    assert df.index.equals(seed.index)
+    pd.testing.assert_series_equal(df["cpu_percent"], seed["cpu_percent"])
+    np.testing.assert_allclose(df["memory_used_mb"], seed["memory_used_mb"], rtol=1e-3)
+    pd.testing.assert_series_equal(df["disk_total_mb"], seed["disk_total_mb"])
+    summary = df.attrs["summary"]
+    assert summary["avg_cpu_percent"] == pytest.approx(seed.attrs["summary"]["avg_cpu_percent"])
+    if proxy_class is PlatformMetricsProxy:
+        # the platform reports no network counters: NaN, not zero
+        assert df["network_rx_bytes"].isna().all() and df["network_tx_bytes"].isna().all()
+        assert set(summary) >= {"avg_cpu_percent", "max_memory_used_mb", "total_duration_ms"}
+    else:
+        pd.testing.assert_series_equal(df["network_rx_bytes"], seed["network_rx_bytes"])
 
 
 def test_no_samples_is_an_empty_frame_with_the_same_dtypes(busy_run) -> None:
@@ -216,7 +233,8 @@ def test_runs_frame_is_newest_first_with_typed_columns(module_client, mixed_run,
     agent = module_client.agents.get("python")
     df = module_client.runs.list(agent_id=agent.id).to_pandas()
     ids = df["id"].tolist()
-    assert ids.index(busy_run.id) < ids.index(mixed_run.id)  # busy_run was started later
+    newer, older = sorted([mixed_run, busy_run], key=lambda r: r.created_at, reverse=True)
+    assert ids.index(newer.id) < ids.index(older.id)
     assert df["created_at"].is_monotonic_decreasing
     assert str(df["status"].dtype) == "category"
     assert list(df["status"].cat.categories)[:6] == list(frames.RUN_STATUSES)
@@ -293,3 +311,38 @@ def test_run_duration_falls_back_to_start_and_end(mixed_run) -> None:
     })  # fmt: skip
     df = frames.records_frame(Run, [run])
     assert df["duration"].iloc[0] == pd.Timedelta(seconds=90)
+
+
+def test_camel_case_answers_give_the_same_frames(local_server, mixed_run) -> None:
+    from vm0_notebook import Client
+
+    proxy = VariantProxy(local_server.url)
+    try:
+        with Client(api_url=proxy.start(), api_key=local_server.token) as variant:
+            run = variant.runs.get(mixed_run.id)
+            logs = run.logs()
+            runs = variant.runs.list(limit=5).to_pandas()
+    finally:
+        proxy.stop()
+    direct = mixed_run.logs()
+    assert dtypes(logs) == LOG_DTYPES
+    # metadata arrives as {"sequence", "eventType"} and still fills the documented columns
+    pd.testing.assert_frame_equal(logs, direct)
+    assert dtypes(runs) == dtypes(frames.records_frame(Run, []))
+    assert run.id in runs["id"].tolist()
+
+
+def test_levels_and_types_beyond_the_documented_ones() -> None:
+    """Other servers' spellings map onto the four levels; an unknown type stays visible."""
+    from vm0_notebook.api.models import LogEntry
+
+    entries = [
+        LogEntry.from_api({"timestamp": "2024-01-01T00:00:00Z", "type": t, "level": lv,
+                           "message": "m"})
+        for t, lv in [("agent", "WARNING"), ("audit", "fatal"), ("system", "verbose")]
+    ]  # fmt: skip
+    df = frames.logs_frame(entries)
+    assert df["level"].astype(object).tolist()[:2] == ["warn", "error"]
+    assert df["level"].isna().tolist() == [False, False, True]
+    assert df["type"].tolist() == ["agent", "audit", "system"]
+    assert list(df["type"].cat.categories) == ["agent", "system", "network", "audit"]

@@ -130,3 +130,19 @@ def test_plot_runs_of_no_runs_and_of_a_wrong_frame() -> None:
 def test_lazy_names_resolve_to_the_plots_module() -> None:
     assert vm0.plot_runs is plots.plot_runs
     assert vm0.compare_metrics is plots.compare_metrics
+
+
+def test_runs_of_an_async_client_pass_their_frame(busy_runs, local_server) -> None:
+    import asyncio
+
+    from vm0_notebook import AsyncClient
+
+    async def go() -> Figure:
+        async with AsyncClient(api_url=local_server.url, api_key=local_server.token) as aclient:
+            run = await aclient.runs.get(busy_runs[0].id)
+            with pytest.raises(TypeError, match="belongs to an AsyncClient"):
+                plots.plot_metrics(run)
+            return plots.plot_metrics(run, await run.metrics())
+
+    fig = asyncio.run(go())
+    assert len(fig.axes[0].lines) == 1

@@ -94,13 +94,13 @@ class _LogColumns:
     def add(self, entry: LogEntry) -> None:
         stamp = entry.timestamp
         self.times.append((stamp - _EPOCH) // _US if stamp is not None else _NAT)
-        kind = entry.type
-        code = self.type_codes.get(kind, -1) if kind is not None else -1
+        kind = entry.type if isinstance(entry.type, str) else None
+        code = self.type_codes.get(kind, -1)
         if code < 0 and kind is not None:
             code = self.type_codes[kind] = len(self.type_codes)
         self.types.append(code)
-        level = entry.level
-        self.levels.append(self.level_codes.get(level.lower(), -1) if level else -1)
+        level = entry.level.lower() if isinstance(entry.level, str) else None
+        self.levels.append(self.level_codes.get(level, -1))
         message = entry.message
         self.messages.append(message if isinstance(message, str) or message is None
                              else json.dumps(message, separators=(",", ":"), default=str))
@@ -293,7 +293,7 @@ def _column(values: list[Any], kind: str) -> Any:
         extra = sorted({v for v in values if v is not None} - set(RUN_STATUSES))
         return pd.Categorical(values, categories=[*RUN_STATUSES, *extra])
     if kind == "int":
-        return pd.array([v if isinstance(v, int) else None for v in values], dtype="Int64")
+        return _ints(array("d", (_number(v) for v in values)))
     if kind == "object":
         return pd.array(values, dtype=object)
     return pd.array([None if v is None else str(v) for v in values], dtype=TEXT)

@@ -80,6 +80,16 @@ def _metrics_axes(axes: list[Axes]) -> tuple[Axes, Axes]:
     return cpu, memory
 
 
+def _metrics_of(run: Any) -> DataFrame:
+    """``run.metrics()``; a run of an AsyncClient must be awaited, which a plot cannot do."""
+    if getattr(getattr(run, "_client", None), "is_sync", True) is False:
+        raise TypeError(
+            "this run belongs to an AsyncClient: fetch the samples first and pass them, "
+            "e.g. plots.plot_metrics(run, await run.metrics())"
+        )
+    return run.metrics()
+
+
 def _run_label(run: Any) -> str:
     return " · ".join(str(p) for p in (run.agent_name or run.agent_id, run.id) if p)
 
@@ -95,7 +105,7 @@ def plot_metrics(run: Any, frame: DataFrame | None = None) -> Figure:
         fig.savefig("metrics.png")
     """
     if frame is None:
-        frame = run.metrics()
+        frame = _metrics_of(run)
     fig, axes = _figure(2, height=5.0)
     cpu, memory = _metrics_axes(axes)
     fig.suptitle(f"{_run_label(run)} · {run.status}")
@@ -124,6 +134,8 @@ def plot_metrics(run: Any, frame: DataFrame | None = None) -> Figure:
 def compare_metrics(runs: Iterable[Any]) -> Figure:
     """CPU and memory of several runs overlaid, each over seconds since its own start.
 
+    Runs of a sync client only (each run's ``metrics()`` is fetched here).
+
         vm0.compare_metrics([run_small, run_large])
     """
     runs = list(runs)
@@ -135,7 +147,7 @@ def compare_metrics(runs: Iterable[Any]) -> Figure:
         _empty(memory, "no runs")
         return fig
     for run in runs:
-        frame = run.metrics()
+        frame = _metrics_of(run)
         label = _run_label(run) + ("" if len(frame) else " (no samples yet)")
         x = _seconds(frame, getattr(run, "started_at", None))
         (line,) = cpu.plot(x, frame["cpu_percent"], label=label)

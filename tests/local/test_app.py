@@ -67,6 +67,7 @@ def test_unknown_route_and_method(http, local_server):
     (b"[1, 2]", "must be a JSON object"),
     (b'"text"', "must be a JSON object"),
     (b"\xff\xfe", "not valid JSON"),
+    (b'{"name": "\\ud800", "prompt": "\\udfff"}', "unpaired surrogate"),
 ])
 def test_malformed_bodies(http, local_server, body, message):
     for path in ("/v1/agents", "/v1/runs"):

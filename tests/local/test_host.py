@@ -76,6 +76,24 @@ def test_a_session_keeps_its_files_and_runs_one_at_a_time(api):
     assert done.detail["agent_name"] == "shell"
 
 
+def test_a_continued_session_keeps_its_volumes_and_artifact(api):
+    volume = api.volume({"in.txt": b"input"})
+    name = artifact_name()
+    first = api.run("shell", "echo 1 > artifact/a.txt", volumes={volume: "latest"},
+                    artifact_name=name)
+    second = api.run("shell", f"cat volumes/{volume}/in.txt; echo 2 > artifact/b.txt",
+                     session_id=first.detail["session_id"])
+    assert second.texts == ["input"]
+    assert second.detail["volumes"] == first.detail["volumes"]
+    assert second.detail["artifact_name"] == name
+    download = api.http.get(f"/artifacts/{name}/download").json()
+    assert download["version_id"] == second.detail["artifact_version"]
+    assert sorted(f["path"] for f in download["files"]) == ["a.txt", "b.txt"]
+    # Naming other volumes replaces the inherited ones.
+    third = api.run("shell", "ls volumes", session_id=first.detail["session_id"], volumes={})
+    assert third.texts == [] and third.detail["volumes"] == {}
+
+
 def test_resume_from_a_checkpoint_starts_a_new_session_from_its_snapshot(api):
     first = api.run("shell", "echo v1 > state.txt")
     checkpoint = first.detail["checkpoint_id"]

@@ -61,6 +61,7 @@ def test_sigkill_restart_keeps_what_was_committed(start_server, tmp_path):
     running = api.start("shell", "echo ready; sleep 60")
     api.frames(running, until="ready")
     pending = api.start("echo", "never started")
+    assert api.http.delete("/agents/python").status_code == 204
     api.close()
     first.stop(signal.SIGKILL)
 
@@ -68,6 +69,9 @@ def test_sigkill_restart_keeps_what_was_committed(start_server, tmp_path):
     api = Api(second)
     try:
         assert api.http.get(f"/agents/{agent}").status_code == 200
+        # Built-ins are created once: a deleted one stays deleted, the others are not doubled.
+        assert api.http.get("/agents/python").status_code == 404
+        assert len(api.http.get("/agents", params={"name": "echo"}).json()["data"]) == 1
         assert api.http.get(f"/volumes/{volume}").json()["file_count"] == 1
         again = api.finish(done.detail["id"])
         assert again.detail == done.detail
@@ -77,7 +81,7 @@ def test_sigkill_restart_keeps_what_was_committed(start_server, tmp_path):
             detail = api.get(run_id)
             assert detail["status"] == "failed"
             assert detail["error"] == (f"The local server stopped before this run finished "
-                                       f"(it was {was}); start it again")
+                                       f"(it was {was}); create it again to retry")
             frames = api.frames(run_id)
             assert frames[-1] == ("complete", {"status": "failed", "output": detail["error"],
                                                "error": detail["error"]})

@@ -160,6 +160,8 @@ def test_list_newest_first_with_filters(api):
         api.finish(run_id)
     listed = api.http.get("/runs", params={"agent_id": agent_id}).json()["data"]
     assert [r["id"] for r in listed] == ids[::-1]
+    by_name = api.http.get("/runs", params={"agent_id": agent}).json()["data"]
+    assert [r["id"] for r in by_name] == ids[::-1]
     assert all(set(r) >= RUN_FIELDS for r in listed)
 
     pages, cursor = [], None

@@ -27,7 +27,6 @@ def notebook(local_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
         VM0_API_URL=local_server.url,
         VM0_API_KEY=local_server.token,
         VM0_LOCAL_DIR=str(workdir / "unused-local"),
-        MPLBACKEND="Agg",
         **{SECRET_NAME: secret},
     )
     nb = nbformat.v4.new_notebook()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from vm0_notebook.notebook.live import LiveView, summary_lines
+from vm0_notebook.notebook.live import LiveView, TerminalView, summary_lines
 from vm0_notebook.notebook.masking import SecretMasker
 from vm0_notebook.notebook.render import Line
 
@@ -44,7 +44,10 @@ def test_a_flood_of_events_is_drawn_at_most_ten_times_a_second() -> None:
     assert len({display_id for _, display_id, _ in sent.calls}) == 1
     text = sent.calls[-1][0]["text/plain"]
     assert "line 19999" in text and "line 19949" not in text
-    assert "19,950 earlier lines hidden; every line is in run.logs()" in text
+    assert (
+        "19,950 earlier lines hidden; run.output has the final text and run.logs() every line"
+        in text
+    )
 
 
 def test_nothing_new_redraws_only_for_the_clock() -> None:
@@ -110,3 +113,23 @@ def test_finish_always_publishes_and_freezes_the_duration() -> None:
     clock.now += 100
     assert len(sent.calls) == 2 and view.elapsed() == 2.0
     assert "completed · 2.0 s" in view.header()
+
+
+def test_terminal_view_prints_new_lines_not_redraws(capsys) -> None:
+    clock = Clock()
+    view = TerminalView(agent="echo", run_id="run_1", tail_lines=3, clock=clock)
+    view.refresh()
+    view.add([Line("a"), Line("b")])
+    clock.now += 1
+    view.refresh()
+    view.add([Line(str(i)) for i in range(10)])
+    clock.now += 1
+    view.refresh()
+    view.finish(SimpleNamespace(id="run_1", status="completed", execution_time_ms=1000))
+    view.refresh(force=True)  # nothing new: prints nothing more
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("echo · run_1 · pending")
+    note = "… 7 lines skipped; run.output has the final text and run.logs() every line"
+    assert out[1:6] == ["a", "b", note, "7", "8"]
+    assert out[6] == "9" and out[8] == "completed in 1.0 s"
+    assert out.count("9") == 1

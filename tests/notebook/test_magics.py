@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import uuid
 
@@ -26,6 +28,19 @@ def test_load_ext_is_silent_and_help_lists_every_command(notebook: Notebook) -> 
     for needle in ("%%vm0 run", "--on-interrupt", "%vm0 attach", "%vm0 logs", "%vm0 local",
                    "VM0Magics.tail_lines"):
         assert needle in help_text
+
+
+def test_load_ext_stays_light() -> None:
+    code = (
+        "import sys; get_ipython().run_line_magic('load_ext', 'vm0_notebook'); "
+        "print(sorted(m for m in ('httpx', 'pandas', 'matplotlib', 'ipywidgets', 'starlette')"
+        " if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "IPython", "--quick", "--no-banner", "-c", code],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    assert out.strip().splitlines()[-1] == "[]"
 
 
 def test_run_fills_the_prompt_streams_and_returns_the_run(notebook: Notebook) -> None:
@@ -110,6 +125,8 @@ def test_listings_are_dataframes(notebook: Notebook, client) -> None:
         cell = notebook.run(source)
         (result,) = [o for o in cell.outputs if o.output_type == "execute_result"]
         assert "text/html" in result.data, source
+    cell = notebook.run(f"%vm0 metrics {run_id} --plot")
+    assert sum("image/png" in o.get("data", {}) for o in cell.outputs) == 1  # shown once
     assert "echo" in text_of(notebook.run("%vm0 agents"))
     assert run_id in text_of(notebook.run("%vm0 runs --limit 3 --agent echo"))
     _, error = notebook.fails(f"%vm0 cancel {run_id}")  # it has finished
@@ -216,7 +233,8 @@ def test_twenty_thousand_events_send_few_display_updates(notebook: Notebook) -> 
     assert len(json.dumps(cell.outputs)) < 64_000
     text = text_of(cell)
     assert "line 19999" in text and "earlier lines hidden" in text
-    # the whole output stays reachable: every event in the logs, the final text in .output
+    # the whole output stays reachable: every event in the logs, every line in .output
     logged = notebook.value("len(big.logs(type='agent'))").splitlines()[-1]  # after tqdm's bar
     assert int(logged) >= 20_000
-    assert notebook.value("big.output.splitlines()[-1]") == "'line 19999'"
+    assert notebook.value("big.output.splitlines()[::19999]") == "['line 0', 'line 19999']"
+    assert notebook.value("len(big.output.splitlines())") == "20000"

@@ -71,7 +71,7 @@ def serve(args: argparse.Namespace, data_dir: Path) -> int:
     if args.max_concurrent_runs is not None and args.max_concurrent_runs < 1:
         print("vm0-local: --max-concurrent-runs must be at least 1", file=sys.stderr)
         return 2
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # it holds the users' files
     # One server per data folder: two would both write the database and each would fail the
     # other's runs as interrupted. The lock lives as long as this process.
     lock = os.open(data_dir / "server.lock", os.O_RDWR | os.O_CREAT, 0o600)

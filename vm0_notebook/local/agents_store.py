@@ -50,6 +50,8 @@ CREATE TABLE IF NOT EXISTS agent_versions (
     created_at TEXT NOT NULL,
     UNIQUE (agent_id, version_number)
 );
+-- Built-in agents created once: one the user deleted stays deleted.
+CREATE TABLE IF NOT EXISTS builtin_agents (name TEXT PRIMARY KEY);
 """
 
 _MEMORY_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12,
@@ -235,11 +237,15 @@ class AgentStore:
         return row
 
     def ensure_builtins(self, builtins: dict[str, dict[str, Any]]) -> None:
-        """Create the built-in agents that do not exist yet (first start, or a new one)."""
+        """Create each built-in agent the first time this data folder sees it (a user's own
+        agent of the same name is left alone; a deleted built-in is not brought back)."""
         for name, spec in builtins.items():
-            if self.db.one("SELECT 1 FROM agents WHERE name = ?", (name,)) is None:
-                try:
-                    self.create(name, spec["config"], spec.get("description"), "vm0-local")
-                except ApiError as exc:
-                    if exc.status != 409:  # 409: created meanwhile, which is fine
-                        raise
+            if self.db.one("SELECT 1 FROM builtin_agents WHERE name = ?", (name,)):
+                continue
+            try:
+                self.create(name, spec["config"], spec.get("description"), "vm0-local")
+            except ApiError as exc:
+                if exc.status != 409:  # 409: an agent of that name exists already
+                    raise
+            with self.db.tx() as c:
+                c.execute("INSERT OR IGNORE INTO builtin_agents VALUES (?)", (name,))

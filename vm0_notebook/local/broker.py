@@ -67,3 +67,7 @@ class Broker:
     def publish(self, run_id: str, frame: Frame) -> None:
         for queue in self._subscribers.get(run_id, ()):
             queue.put_nowait(frame)
+        if frame.event == "complete":
+            # Nothing follows ``complete``: the queues already hold it, the set can go, and
+            # with it any queue whose stream never started.
+            self._subscribers.pop(run_id, None)

@@ -37,9 +37,6 @@ logger = logging.getLogger(__name__)
 
 PYTHON = "{python}"
 BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
-# One environment string may not exceed 128 KiB on Linux (MAX_ARG_STRLEN); a longer prompt
-# reaches the agent on stdin only.
-MAX_ENV_PROMPT = 128 * 1024 - 64
 DEFAULT_TIMEOUT_S = 600.0
 
 
@@ -89,12 +86,9 @@ class Host:
         env = {"PATH": BASE_PATH, "HOME": str(workdir), "LANG": "C.UTF-8"}
         env.update(json.loads(run["variables"]))
         env.update(secrets)
-        env.update(VM0_RUN_ID=run_id, VM0_SESSION_ID=run["session_id"], VM0_WORKDIR=str(workdir))
-        if len(run["prompt"].encode()) <= MAX_ENV_PROMPT:
-            env["VM0_PROMPT"] = run["prompt"]
-        else:
-            self.log(run_id, "system", "warn",
-                     "The prompt is too long for VM0_PROMPT (over 128 KiB): read it from stdin")
+        # The runner leaves out VM0_PROMPT when it is too long for exec (it is on stdin too).
+        env.update(VM0_RUN_ID=run_id, VM0_SESSION_ID=run["session_id"], VM0_WORKDIR=str(workdir),
+                   VM0_PROMPT=run["prompt"])
         resources = config.get("resources") or {}
         volumes = json.loads(run["volumes"])
         return RunSpec(
@@ -141,14 +135,7 @@ class Host:
         self.records.flush()
         self.runs.mark_finished(run_id, status, error, self._results.get(run_id), exit_code,
                                 checkpoint_id, artifact_version)
-        final = self.runs.get(run_id)
-        self.secrets.pop(run_id, None)
-        self._results.pop(run_id, None)
-        self._prepared.discard(run_id)
-        self.records.forget(run_id)
-        self.broker.publish(run_id, status_frame(run_id, final["status"]))
-        for frame in end_frames(final["status"], final["output"], final["error"]):
-            self.broker.publish(run_id, frame)
+        self._ended(run_id)
 
     def fail_interrupted(self) -> list[str]:
         """Mark every run still pending or running as failed: at start-up these are the runs
@@ -157,7 +144,7 @@ class Host:
         failed = []
         for run in self.runs.active():
             run_id = run["id"]
-            error = (f"{INTERRUPTED} (it was {run['status']}); start it again")
+            error = f"{INTERRUPTED} (it was {run['status']}); create it again to retry"
             self.output(run_id, "result", {
                 "type": "result", "subtype": "error", "is_error": True, "result": error,
                 "duration_ms": 0, "num_turns": 0, "total_cost_usd": 0.0,
@@ -166,13 +153,20 @@ class Host:
             self.log(run_id, "system", "error", error)
             self.records.flush()
             self.runs.mark_finished(run_id, "failed", error, error, None, None, None)
-            self.records.forget(run_id)
-            self.secrets.pop(run_id, None)
-            self._results.pop(run_id, None)
-            for frame in [status_frame(run_id, "failed"), *end_frames("failed", error, error)]:
-                self.broker.publish(run_id, frame)
+            self._ended(run_id)
             failed.append(run_id)
         return failed
+
+    def _ended(self, run_id: str) -> None:
+        """Forget what the run held in memory (its secrets first), then tell the streams."""
+        self.secrets.pop(run_id, None)
+        self._results.pop(run_id, None)
+        self._prepared.discard(run_id)
+        self.records.forget(run_id)
+        final = self.runs.get(run_id)
+        self.broker.publish(run_id, status_frame(run_id, final["status"]))
+        for frame in end_frames(final["status"], final["output"], final["error"]):
+            self.broker.publish(run_id, frame)
 
     # -- helpers -----------------------------------------------------------------------------
 

@@ -142,6 +142,10 @@ async def json_body(request: Request) -> dict[str, Any]:
         raise invalid("Request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise invalid("Request body must be a JSON object")
+    try:  # "\ud800" is valid JSON but no valid text: SQLite and the agent could not take it
+        json.dumps(body, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise invalid("Request body contains an unpaired surrogate (\\ud800-\\udfff)") from None
     return body
 
 
@@ -290,10 +294,10 @@ class RequestIdAndAuth:
         try:
             await self.app(scope, receive, send_tracked)
         except Exception:
+            if started:  # too late for an error response; the server logs it
+                raise
             # The answer stays generic: an exception's text could carry anything, secrets too.
             logger.exception("%s %s failed", scope.get("method"), path)
-            if started:
-                raise
             error = ApiError("api_error", "internal_error", "Internal server error")
             await ok(error.body(), error.status)(scope, receive, send_with_id)
 

@@ -25,7 +25,9 @@ MASK = "***"
 # newline cannot grow the server's memory without bound. JSON beyond it arrives as text.
 MAX_LINE_CHARS = 8 * 1024 * 1024
 # How much plain stdout a synthesized result keeps (the tail; the whole is in the events).
-RESULT_TEXT_CHARS = 64 * 1024
+# Large enough that `run.output` holds a chatty run's whole text (20,000 lines is ~200 KB),
+# bounded so that an endless printer cannot grow the server's memory.
+RESULT_TEXT_CHARS = 16 * 1024 * 1024
 STDERR_TAIL_LINES = 20
 ERROR_CHARS = 2000
 

@@ -93,11 +93,14 @@ class Records:
         seq = self.last_sequence(run_id) + 1
         self._last_seq[run_id] = seq
         timestamp = now_iso()
-        frame = compact({"sequence": seq, "type": type, "data": data, "timestamp": timestamp})
+        # The object is encoded once and spliced into both the frame and the log entry.
+        body, kind = compact(data), compact(type)
+        frame = (f'{{"sequence":{seq},"type":{kind},"data":{body},'
+                 f'"timestamp":"{timestamp}"}}')
         self._events.append((run_id, seq, type, frame))
         self._logs.append((
-            run_id, timestamp, "agent", output_log_level(type, data), compact(data),
-            compact({"sequence": seq, "event_type": type}),
+            run_id, timestamp, "agent", output_log_level(type, data), body,
+            f'{{"sequence":{seq},"event_type":{kind}}}',
         ))
         self._schedule()
         return seq, frame

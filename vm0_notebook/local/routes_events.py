@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from vm0_notebook.local.app import LocalServer
 
 REPLAY_PAGE = 1000
+SEND_TIMEOUT_S = 60.0
 # How many ready frames one write may carry.
 BATCH = 512
 
@@ -73,6 +74,8 @@ async def run_events(request: Request) -> Response:
         ping_message_factory=lambda: ServerSentEvent(
             compact({"timestamp": now_iso()}), event="heartbeat"),
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        # A client that stops reading but keeps the connection is dropped (it can resume).
+        send_timeout=SEND_TIMEOUT_S,
     )
 
 

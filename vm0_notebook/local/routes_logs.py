@@ -1,4 +1,8 @@
-"""``GET /v1/runs/{id}/logs``: a run's log entries, filtered and paged."""
+"""``GET /v1/runs/{id}/logs``: a run's log entries, filtered and paged.
+
+``type`` and ``level`` match exactly (``level=warn`` gives the warnings, not the errors too);
+``since`` and ``until`` are inclusive; ``order=desc`` pages from the newest entry back.
+"""
 
 from __future__ import annotations
 

@@ -61,7 +61,7 @@ def _prompt(body: dict[str, Any]) -> str:
     prompt = field(body, "prompt", str, required=True)
     if not prompt.strip():
         raise missing("prompt", "'prompt' must not be empty")
-    size = len(prompt.encode("utf-8", "surrogatepass"))
+    size = len(prompt.encode())
     if size > MAX_PROMPT_BYTES:
         raise invalid(f"'prompt' is {size} bytes; the limit is 1 MiB ({MAX_PROMPT_BYTES} bytes)",
                       "prompt")
@@ -69,83 +69,85 @@ def _prompt(body: dict[str, Any]) -> str:
 
 
 class _Plan:
-    """What a new run is made of, resolved from the request body."""
+    """What a new run is made of, resolved from the request body (every 400/404 is raised
+    here, before anything is written)."""
 
     def __init__(self, server: LocalServer, body: dict[str, Any]) -> None:
         self.server = server
         self.prompt = _prompt(body)
+        self.variables = env_map(body, "variables")
+        self.secrets = env_map(body, "secrets")
+        self.session: sqlite3.Row | None = None
+        self.checkpoint: sqlite3.Row | None = None
+        self.agent, inherited = self._agent(body)
+        version_ref = field(body, "agent_version", str)
+        # A checkpoint is a snapshot: by default it resumes with the agent version it was made
+        # with. A session continues with the agent's current version.
+        if version_ref is None and self.checkpoint is not None:
+            version_ref = self.checkpoint["agent_version_id"]
+        self.version = server.agents.version(self.agent, version_ref, "agent_version")
+        # A continued session or a resumed checkpoint keeps its inputs and its artifact unless
+        # the body names others.
+        self.volumes = self._volumes(field(body, "volumes", dict),
+                                     json.loads(inherited["volumes"]) if inherited else {})
+        artifact_name = field(body, "artifact_name", str)
+        if artifact_name is None and inherited is not None:
+            artifact_name = inherited["artifact_name"]
+        self.artifact_name, self.artifact_version = self._artifact(
+            artifact_name, field(body, "artifact_version", str))
+
+    def _agent(self, body: dict[str, Any]) -> tuple[sqlite3.Row, sqlite3.Row | None]:
+        """The agent, and the session or checkpoint the run continues from (if any)."""
         agent_ref = field(body, "agent", str)
         agent_id = field(body, "agent_id", str)
         session_id = field(body, "session_id", str)
         checkpoint_id = field(body, "checkpoint_id", str)
-        version_ref = field(body, "agent_version", str)
-        self.variables = env_map(body, "variables")
-        self.secrets = env_map(body, "secrets")
-        volume_refs = field(body, "volumes", dict)
-        artifact_name = field(body, "artifact_name", str)
-        artifact_ref = field(body, "artifact_version", str)
         if not (agent_ref or agent_id or session_id or checkpoint_id):
             raise missing("agent", "Must provide one of: agent, agent_id, session_id, or "
                           "checkpoint_id")
         if session_id and checkpoint_id:
             raise invalid("Give session_id or checkpoint_id, not both", "checkpoint_id")
-
-        runs, agents = server.runs, server.agents
-        self.session: sqlite3.Row | None = None
-        self.checkpoint: sqlite3.Row | None = None
-        inherited_volumes: dict[str, str] | None = None
+        agents = self.server.agents
+        if not (session_id or checkpoint_id):
+            return (agents.find(agent_id, "agent_id") if agent_id
+                    else agents.find(agent_ref, "agent")), None
         if session_id:
-            self.session = runs.session(session_id)
-            owner = self.session
-            inherited_volumes = json.loads(self.session["volumes"])
-        elif checkpoint_id:
-            self.checkpoint = runs.checkpoint(checkpoint_id)
-            owner = self.checkpoint
-            inherited_volumes = json.loads(self.checkpoint["volumes"])
-        if self.session is not None or self.checkpoint is not None:
-            self.agent = agents.find(owner["agent_id"], "session_id" if session_id
-                                     else "checkpoint_id")
-            for param, ref in (("agent", agent_ref), ("agent_id", agent_id)):
-                if ref and ref not in (self.agent["id"], self.agent["name"]):
-                    raise invalid(f"'{param}' does not match the agent of the "
-                                  f"{'session' if session_id else 'checkpoint'}", param)
-            artifact_name = artifact_name or owner["artifact_name"]
-        elif agent_id:
-            self.agent = agents.find(agent_id, "agent_id")
+            self.session = origin = self.server.runs.session(session_id)
         else:
-            self.agent = agents.find(agent_ref, "agent")
-        # A checkpoint is a snapshot: by default it resumes with the agent version it was made
-        # with. A session continues with the agent's current version.
-        if version_ref is None and self.checkpoint is not None:
-            version_ref = self.checkpoint["agent_version_id"]
-        self.version = agents.version(self.agent, version_ref, "agent_version")
+            self.checkpoint = origin = self.server.runs.checkpoint(checkpoint_id)
+        what = "session" if session_id else "checkpoint"
+        agent = agents.find(origin["agent_id"], f"{what}_id")
+        for param, ref in (("agent", agent_ref), ("agent_id", agent_id)):
+            if ref and ref not in (agent["id"], agent["name"]):
+                raise invalid(f"'{param}' does not match the agent of the {what}", param)
+        return agent, origin
 
-        storage = server.storage
-        self.volumes: dict[str, str] = {}
-        if volume_refs is not None:
-            for name, ref in volume_refs.items():
-                check_name(name, "volumes")
-                if not isinstance(ref, str):
-                    raise invalid(f"'volumes.{name}' must be a version reference string",
-                                  f"volumes.{name}")
-                self.volumes[name] = storage.resolve("volume", name, ref, f"volumes.{name}")[1]
-        elif inherited_volumes:
-            for name, version_id in inherited_volumes.items():
-                self.volumes[name] = storage.resolve("volume", name, version_id,
-                                                     f"volumes.{name}")[1]
-        self.artifact_name = check_name(artifact_name, "artifact_name") if artifact_name else None
-        self.artifact_version: str | None = None
-        if artifact_ref and not self.artifact_name:
-            raise invalid("'artifact_version' needs 'artifact_name'", "artifact_version")
-        if self.artifact_name and artifact_ref and artifact_ref != "latest":
-            self.artifact_version = storage.resolve(
-                "artifact", self.artifact_name, artifact_ref, "artifact_version")[1]
-        elif self.artifact_name:
-            try:  # the latest version pre-fills the folder; a new artifact starts empty
-                self.artifact_version = storage.resolve(
-                    "artifact", self.artifact_name, "latest", "artifact_version")[1]
-            except ApiError:
-                self.artifact_version = None
+    def _volumes(self, refs: dict[str, Any] | None, inherited: dict[str, str]) -> dict[str, str]:
+        """``{name: version id}``: the requested ones, else those of the session/checkpoint."""
+        resolved = {}
+        for name, ref in (inherited if refs is None else refs).items():
+            check_name(name, "volumes")
+            if not isinstance(ref, str):
+                raise invalid(f"'volumes.{name}' must be a version reference string",
+                              f"volumes.{name}")
+            resolved[name] = self.server.storage.resolve("volume", name, ref,
+                                                         f"volumes.{name}")[1]
+        return resolved
+
+    def _artifact(self, name: str | None, ref: str | None) -> tuple[str | None, str | None]:
+        """The artifact's name and the version that pre-fills ``artifact/`` (None: empty)."""
+        if name is None:
+            if ref:
+                raise invalid("'artifact_version' needs 'artifact_name'", "artifact_version")
+            return None, None
+        check_name(name, "artifact_name")
+        storage = self.server.storage
+        if ref and ref != "latest":
+            return name, storage.resolve("artifact", name, ref, "artifact_version")[1]
+        try:  # the latest version pre-fills the folder; a new artifact starts empty
+            return name, storage.resolve("artifact", name, "latest", "artifact_version")[1]
+        except ApiError:
+            return name, None
 
     def rows(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """The run row and, unless it continues a session, its new session row."""
@@ -201,8 +203,8 @@ async def list_runs(request: Request) -> Response:
         where.append("status = ?")
         params.append(status)
     if agent_id := query.get("agent_id"):
-        where.append("agent_id = ?")
-        params.append(agent_id)
+        where.append("(agent_id = ? OR agent_name = ?)")  # a name is accepted too
+        params += [agent_id, agent_id]
     if since := query.get("since"):
         where.append("created_at >= ?")
         params.append(parse_time(since, "since"))

@@ -189,14 +189,6 @@ def _child_setup(limits: list[tuple[int, int]]) -> None:
     """Runs in the child between fork and exec: lower its limits, tie its life to ours."""
     import resource
 
-    for which, value in limits:
-        hard = resource.getrlimit(which)[1]
-        soft = _cap(value, hard)
-        # Hard limits drop too, so the agent cannot raise its own. CPU keeps a few seconds
-        # between soft and hard: SIGXCPU first, SIGKILL after.
-        new_hard = _cap(soft + 5, hard) if which == resource.RLIMIT_CPU else soft
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(which, (soft, new_hard))
     if sys.platform.startswith("linux"):
         # PR_SET_PDEATHSIG: a killed server must not leave agents running (bwrap does the
         # same for the sandbox with --die-with-parent).
@@ -204,6 +196,16 @@ def _child_setup(limits: list[tuple[int, int]]) -> None:
 
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+    # The address-space limit goes last: this child is still a copy of the server, whose
+    # address space may already be larger, so nothing may need new memory after it.
+    for which, value in sorted(limits, key=lambda limit: limit[0] == resource.RLIMIT_AS):
+        hard = resource.getrlimit(which)[1]
+        soft = _cap(value, hard)
+        # Hard limits drop too, so the agent cannot raise its own. CPU keeps a few seconds
+        # between soft and hard: SIGXCPU first, SIGKILL after.
+        new_hard = _cap(soft + 5, hard) if which == resource.RLIMIT_CPU else soft
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(which, (soft, new_hard))
 
 
 def _cap(value: int, hard: int) -> int:

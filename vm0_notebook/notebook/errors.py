@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..api.errors import RunFailedError
-
 
 class _ShortError(Exception):
     def _render_traceback_(self) -> list[str]:
@@ -23,8 +21,11 @@ class MagicError(_ShortError):
     """The magic line cannot be run as written; the message says what to fix."""
 
 
-class RunFailed(_ShortError, RunFailedError):
+# Not a subclass of the client's RunFailedError: importing ``vm0_notebook.api`` loads httpx,
+# and ``%load_ext vm0_notebook`` must stay light.
+class RunFailed(_ShortError):
     """The run did not complete: failed, timeout, cancelled, or interrupted in the cell."""
 
     def __init__(self, message: str, run: Any = None) -> None:
-        RunFailedError.__init__(self, message, run=run)
+        super().__init__(message)
+        self.run = run

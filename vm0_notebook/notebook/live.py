@@ -113,6 +113,11 @@ class LiveView:
 
     # -- publishing ---------------------------------------------------------------------------
 
+    @property
+    def dirty(self) -> bool:
+        """True when something changed since the last update was published."""
+        return self._dirty
+
     def due_in(self) -> float:
         """Seconds until the next update may be published (0 when one may go now)."""
         wait = self._period if self._dirty else max(self._period, CLOCK_PERIOD)
@@ -159,7 +164,7 @@ class LiveView:
             return None
         return (
             f"… {hidden:,} earlier line{'s' if hidden != 1 else ''} hidden; "
-            f"every line is in {self.handle}.logs()"
+            f"{self.handle}.output has the final text and {self.handle}.logs() every line"
         )
 
     def text(self) -> str:
@@ -281,7 +286,7 @@ class TerminalView(LiveView):
         if new > shown:
             out.append(
                 f"… {new - shown:,} line{'s' if new - shown != 1 else ''} skipped; "
-                f"every line is in {self.handle}.logs()"
+                f"{self.handle}.output has the final text and {self.handle}.logs() every line"
             )
         if shown:
             out.extend(line.text for line in list(self._tail)[-shown:])

@@ -106,8 +106,6 @@ class VM0Magics(Magics, Configurable):
 
         try:
             return command(self, args, cell)
-        except RunFailed:
-            raise
         except VM0Error as exc:
             raise MagicError(self.masker.mask(str(exc))) from None
 

@@ -13,7 +13,6 @@ including shapes this module does not know, shows as compact JSON: a renderer ne
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -53,31 +52,35 @@ def compact_json(value: Any, limit: int = EXCERPT_CHARS) -> str:
 
 def render_event(event: Any) -> list[Line]:
     """The lines for one stream-JSON object (an output event's ``data``)."""
-    if not isinstance(event, Mapping):
+    if not isinstance(event, dict):
         return [Line(compact_json(event), "info")]
+    lines: list[Line] = []
     try:
-        lines = list(_render(event))
+        _render(event, lines)
     except Exception:  # an odd shape must never break a live view: fall back to its JSON
         lines = []
     return lines or [Line(compact_json(event), "info")]
 
 
-def _render(event: Mapping[str, Any]) -> Iterator[Line]:
+# JSON objects arrive as dicts: plain isinstance(dict) checks keep this path cheap, since it
+# runs once per event and a run may send tens of thousands.
+def _render(event: dict[str, Any], out: list[Line]) -> None:
     kind = event.get("type")
-    if kind == "system":
-        yield from _system(event)
-    elif kind in ("assistant", "user"):
+    if kind == "assistant" or kind == "user":
         message = event.get("message")
-        content = message.get("content") if isinstance(message, Mapping) else None
+        content = message.get("content") if isinstance(message, dict) else None
         if isinstance(content, str):
             content = [{"type": "text", "text": content}]
-        for block in content if isinstance(content, list) else ():
-            yield from _block(block, speaker=kind)
+        if isinstance(content, list):
+            for block in content:
+                _block(block, kind, out)
+    elif kind == "system":
+        _system(event, out)
     elif kind == "result":
-        yield _result(event)
+        out.append(_result(event))
 
 
-def _system(event: Mapping[str, Any]) -> Iterator[Line]:
+def _system(event: dict[str, Any], out: list[Line]) -> None:
     if event.get("subtype") != "init":
         return
     parts = []
@@ -88,32 +91,38 @@ def _system(event: Mapping[str, Any]) -> Iterator[Line]:
     tools = event.get("tools")
     if isinstance(tools, list) and tools:
         parts.append("tools " + shorten(", ".join(str(t) for t in tools), 80))
-    yield Line("started: " + " · ".join(parts) if parts else "started", "info")
+    out.append(Line("started: " + " · ".join(parts) if parts else "started", "info"))
 
 
-def _block(block: Any, speaker: str) -> Iterator[Line]:
-    if not isinstance(block, Mapping):
-        yield Line(compact_json(block), "info")
+def _block(block: Any, speaker: str, out: list[Line]) -> None:
+    if not isinstance(block, dict):
+        out.append(Line(compact_json(block), "info"))
         return
     kind = block.get("type")
-    if kind == "text" and isinstance(block.get("text"), str):
+    text = block.get("text")
+    if kind == "text" and isinstance(text, str):
         prefix = "" if speaker == "assistant" else "user: "
-        for text in block["text"].splitlines() or [""]:
-            yield Line(prefix + _cut(text), "text")
+        if "\n" not in text and len(text) <= TEXT_LINE_CHARS and not prefix:
+            out.append(Line(text))
+            return
+        for part in text.splitlines() or [""]:
+            out.append(Line(prefix + _cut(part), "text"))
     elif kind == "tool_use":
-        yield Line(f"→ {block.get('name') or 'tool'}: {_tool_input(block.get('input'))}", "tool")
+        out.append(
+            Line(f"→ {block.get('name') or 'tool'}: {_tool_input(block.get('input'))}", "tool")
+        )
     elif kind == "tool_result":
         failed = bool(block.get("is_error"))
         excerpt = shorten(_result_text(block.get("content")))
-        yield Line(f"  {'✗ error' if failed else '✓ ok'}: {excerpt}", "error" if failed else "ok")
-    elif kind == "thinking":
-        return  # private reasoning: present in the logs, not worth the screen
-    else:
-        yield Line(compact_json(block), "info")
+        out.append(
+            Line(f"  {'✗ error' if failed else '✓ ok'}: {excerpt}", "error" if failed else "ok")
+        )
+    elif kind != "thinking":  # private reasoning stays in the logs, not on screen
+        out.append(Line(compact_json(block), "info"))
 
 
 def _tool_input(value: Any) -> str:
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         for key in _TOOL_KEYS:
             if isinstance(value.get(key), str):
                 return shorten(value[key])
@@ -124,13 +133,13 @@ def _result_text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        texts = [b.get("text") for b in content if isinstance(b, Mapping)]
+        texts = [b.get("text") for b in content if isinstance(b, dict)]
         if all(isinstance(t, str) for t in texts) and texts:
             return " ".join(texts)
     return compact_json(content, limit=10_000)
 
 
-def _result(event: Mapping[str, Any]) -> Line:
+def _result(event: dict[str, Any]) -> Line:
     failed = event.get("subtype") not in (None, "success") or bool(event.get("is_error"))
     parts = []
     if isinstance(event.get("duration_ms"), int | float):
@@ -140,7 +149,7 @@ def _result(event: Mapping[str, Any]) -> Line:
     if isinstance(event.get("num_turns"), int):
         parts.append(f"{event['num_turns']} turn{'s' if event['num_turns'] != 1 else ''}")
     usage = event.get("usage")
-    if isinstance(usage, Mapping):
+    if isinstance(usage, dict):
         tokens_in, tokens_out = usage.get("input_tokens"), usage.get("output_tokens")
         if isinstance(tokens_in, int) and isinstance(tokens_out, int):
             parts.append(f"{tokens_in:,} in / {tokens_out:,} out tokens")

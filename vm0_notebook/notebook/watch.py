@@ -53,6 +53,7 @@ class _Reader(threading.Thread):
         self.events = events
         self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.stop = threading.Event()
+        self.ended = threading.Event()
 
     def run(self) -> None:
         try:
@@ -64,6 +65,7 @@ class _Reader(threading.Thread):
             self.queue.put(_Failure(exc))
         finally:
             self.queue.put(_END)
+            self.ended.set()
             close = getattr(self.events, "close", None)
             if close is not None:
                 with contextlib.suppress(Exception):
@@ -79,10 +81,17 @@ def _pump(view: LiveView, reader: _Reader, deadline: float | None) -> Outcome | 
             if left <= 0:
                 return None
             wait = min(wait, left)
-        try:
-            item = reader.queue.get(timeout=wait)
-        except queue.Empty:
-            item = None
+        item = None
+        if view.dirty:
+            # lines wait for the next redraw anyway: let events pile up until then rather than
+            # waking this thread for each one (or until the stream ends)
+            reader.ended.wait(wait)
+        else:
+            with contextlib.suppress(queue.Empty):
+                item = reader.queue.get(timeout=wait)
+        if item is None:
+            with contextlib.suppress(queue.Empty):
+                item = reader.queue.get_nowait()
         handled = 0
         while item is not None:
             if item is _END:
