@@ -56,7 +56,8 @@ def snake(key: str) -> str:
 
 def normalize(data: Mapping[str, Any]) -> dict[str, Any]:
     """The mapping with its top-level keys in snake_case (nested values untouched)."""
-    return {snake(k): v for k, v in data.items()}
+    # islower() is true for snake_case keys: the common case costs one C call per key
+    return {k if k.islower() else snake(k): v for k, v in data.items()}
 
 
 def parse_time(value: Any) -> datetime | None:

@@ -82,7 +82,7 @@ def serve(args: argparse.Namespace, data_dir: Path) -> int:
         return 1
     token = args.token or "vm0_local_" + secrets.token_hex(16)
     try:
-        sock = socket.create_server((args.host, args.port), reuse_port=False)
+        sock = _listen(args.host, args.port)
     except OSError as exc:
         print(f"vm0-local: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
@@ -94,6 +94,24 @@ def serve(args: argparse.Namespace, data_dir: Path) -> int:
         daemon.remove_state(data_dir, os.getpid())
         os.close(lock)
     return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket. Its protocol is named explicitly: asyncio sets TCP_NODELAY only
+    on sockets whose ``proto`` is IPPROTO_TCP, and without it every small keep-alive response
+    waits ~40 ms for a delayed ACK (Nagle)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 async def _serve(
