@@ -29,7 +29,7 @@ demo: $(STAMP) sandbox
 	$(PY) notebooks/execute.py notebooks/demo.ipynb
 
 lint: $(STAMP)
-	$(PY) -m ruff check vm0_notebook tests benchmarks
+	$(PY) -m ruff check vm0_notebook tests benchmarks notebooks
 
 test: $(STAMP) sandbox lint
 	$(PY) -m pytest -n 2 -q

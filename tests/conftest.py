@@ -75,11 +75,13 @@ def spawn_server(data_dir: Path, *extra: str, token: str | None = None) -> Serve
 
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Keep every test away from the user's ~/.vm0-notebook and any real VM0 key."""
+    """Keep every test away from the user's ~/.vm0-notebook, ~/.cache and any real VM0 key."""
     saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("VM0_")}
     os.environ["VM0_LOCAL_DIR"] = str(tmp_path_factory.mktemp("vm0-default-local"))
+    os.environ["VM0_CACHE_DIR"] = str(tmp_path_factory.mktemp("vm0-cache"))
     yield
-    os.environ.pop("VM0_LOCAL_DIR", None)
+    for key in ("VM0_LOCAL_DIR", "VM0_CACHE_DIR"):
+        os.environ.pop(key, None)
     os.environ.update(saved)
 
 

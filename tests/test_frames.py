@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
-from proxies import VariantProxy
 
+from tests.proxies import VariantProxy
 from vm0_notebook import frames
 from vm0_notebook.api.models import (
     Agent,

@@ -1,4 +1,4 @@
-"""tests/notebooks/frames.ipynb executed in a real kernel against the session's local server."""
+"""tests/frames.ipynb executed in a real kernel against the session's local server."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-NOTEBOOK = Path(__file__).parent / "notebooks" / "frames.ipynb"
+NOTEBOOK = Path(__file__).parent / "frames.ipynb"
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from proxies import Proxy, VariantProxy
+
+from tests.proxies import Proxy, VariantProxy
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -16,9 +16,9 @@ from typing import Any
 
 import httpx
 import pytest
-from proxies import FaultProxy, Proxy
 
 import vm0_notebook as vm0
+from tests.proxies import FaultProxy, Proxy
 from vm0_notebook.api.models import plain_id
 
 

@@ -6,9 +6,9 @@ import asyncio
 from typing import Any
 
 import pytest
-from proxies import FaultProxy
 
 import vm0_notebook as vm0
+from tests.proxies import FaultProxy
 from vm0_notebook.api.events import _Tracker
 from vm0_notebook.api.models import Event, LogEntry
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from proxies import Proxy
 
 import vm0_notebook as vm0
+from tests.proxies import Proxy
 from vm0_notebook.api import storage
 
 

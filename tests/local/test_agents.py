@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from agent_runs import Api
 
+from tests.local.agent_runs import Api
 from vm0_notebook.local.agents import BUILTIN_AGENTS
 from vm0_notebook.local.agents.echo import chunks
 

@@ -8,7 +8,8 @@ import secrets
 from pathlib import Path
 
 import pytest
-from agent_runs import Api
+
+from tests.local.agent_runs import Api
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import stat
 import subprocess
 import sys
 
-from agent_runs import Api
+from tests.local.agent_runs import Api
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -9,8 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
-from agent_runs import Api
 from httpx_sse import connect_sse
+
+from tests.local.agent_runs import Api
 
 # Prints lines, then waits (without a deadline of its own) for a file named ``go`` in its
 # working folder, which only the test creates once it has seen ``ready`` arrive.

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from agent_runs import Api, Finished
+
+from tests.local.agent_runs import Api, Finished
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from agent_runs import Api
+
+from tests.local.agent_runs import Api
 
 SEED_SUMMARY = {"cpu_avg_percent", "memory_max_bytes", "network_rx_bytes", "network_tx_bytes"}
 PLATFORM_SUMMARY = {"avg_cpu_percent", "max_memory_used_mb", "total_duration_ms"}

@@ -9,7 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
-from agent_runs import Api
+
+from tests.local.agent_runs import Api
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from agent_runs import Api, cancel_and_check_tree_is_gone, exit_and_check_nothing_is_left
+
+from tests.local.agent_runs import (
+    Api,
+    cancel_and_check_tree_is_gone,
+    exit_and_check_nothing_is_left,
+)
 
 
 def _sandbox_of(server) -> str:

@@ -15,7 +15,8 @@ from typing import Any
 
 import nbformat
 import pytest
-from notebook_kernel import SECRET_NAME, CountingClient, Notebook
+
+from tests.notebook.notebook_kernel import SECRET_NAME, CountingClient, Notebook
 
 
 @pytest.fixture(scope="session")

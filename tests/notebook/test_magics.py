@@ -9,7 +9,8 @@ import time
 import uuid
 
 import pytest
-from notebook_kernel import SECRET_NAME, Notebook, html_of, text_of
+
+from tests.notebook.notebook_kernel import SECRET_NAME, Notebook, html_of, text_of
 
 pytestmark = pytest.mark.notebook
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -60,9 +60,18 @@ class _Tracker:
         n = str(self.last_seq)
         return {"last_event_id": n, "lastEventId": n}, {**headers, "Last-Event-ID": n}
 
-    def accept(self, sse: httpx_sse.ServerSentEvent) -> list[Event]:
+    def accept(self, sse: httpx_sse.ServerSentEvent) -> Sequence[Event]:
         """The events to hand on for one frame (none for a duplicate)."""
         event = Event.from_sse(sse.event, sse.data, sse.id)
+        if event.event == "output" and event.id == self.last_seq + 1:
+            # the usual case, kept short: the next output, in order
+            self.last_seq = event.id
+            self._conn_outputs += 1
+            self._conn_progress = True
+            self.failures = 0
+            if self.observer is not None:
+                self.observer(event)
+            return (event,)
         return self.accept_event(event)
 
     def accept_event(self, event: Event) -> list[Event]:

@@ -46,6 +46,12 @@ __all__ = [
 
 FINAL_STATUSES = frozenset({"completed", "failed", "timeout", "cancelled"})
 
+_loads = json.JSONDecoder().decode
+# the keys of the contract's event frames: a frame with only these needs no renaming
+_FRAME_KEYS = frozenset(
+    {"sequence", "type", "data", "timestamp", "status", "run_id", "output", "error", "message",
+     "code"}
+)
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 
 
@@ -316,20 +322,25 @@ class Event:
     @classmethod
     def from_sse(cls, event: str, data: str, id: str | None = None) -> Event:
         """From a raw SSE frame; non-JSON data is kept as ``{"text": data}``."""
+        # hot path: a live run may send thousands of frames a second
         try:
-            body = json.loads(data) if data else {}
+            body = _loads(data) if data else {}
         except ValueError:
             body = {"text": data}
-        if not isinstance(body, dict):
+        if type(body) is not dict:
             body = {"value": body}
-        body = normalize(body)
+        elif not _FRAME_KEYS.issuperset(body) and not all(map(str.islower, body)):
+            body = normalize(body)
         try:
-            num = int(id) if id not in (None, "") else None
+            num = int(id) if id else None
         except (TypeError, ValueError):
             num = None
         if num is None and event == "output" and isinstance(body.get("sequence"), int):
             num = body["sequence"]
-        return cls(event or "message", body, num)
+        # the frozen dataclass __init__ costs more than the rest of this method
+        obj = object.__new__(cls)
+        obj.__dict__.update(event=event or "message", data=body, id=num)
+        return obj
 
 
 @dataclass(frozen=True)
