@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench sandbox clean
+.PHONY: demo test lint bench sandbox-deps browser-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,25 +16,37 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# bubblewrap sandboxes agents; without it the server falls back to plain processes and the
-# sandbox tests skip, so install it where we can (CI runs as root on Debian).
-sandbox:
-	@command -v bwrap >/dev/null 2>&1 || { \
+# System packages from Debian, installed where we can (CI runs as root on Debian): bubblewrap
+# sandboxes agents (without it the server runs them as plain processes and the isolation tests
+# skip); chromium drives the JupyterLab widget tests (without it they skip).
+# $(call apt_install,COMMAND-THAT-CHECKS,PACKAGES)
+define apt_install
+	@if ! $(1) >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap) >/dev/null \
-	      || echo "note: could not install bubblewrap; agents run as plain processes"; \
-	  else echo "note: bwrap not found; agents run as plain processes"; fi; }
+	    echo "installing $(2)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq --no-install-recommends $(2)) >/dev/null \
+	      || echo "note: could not install $(2); the tests that need it skip"; \
+	  else echo "note: $(2) not installed; the tests that need it skip"; fi; \
+	fi
+endef
 
-demo: $(STAMP) sandbox
+sandbox-deps:
+	$(call apt_install,command -v bwrap,bubblewrap)
+
+browser-deps:
+	$(call apt_install,test -x /usr/bin/chromium,chromium fonts-liberation)
+
+demo: $(STAMP) sandbox-deps
 	$(PY) notebooks/execute.py notebooks/demo.ipynb
 
 lint: $(STAMP)
 	$(PY) -m ruff check vm0_notebook tests benchmarks notebooks
 
-test: $(STAMP) sandbox lint
+test: $(STAMP) sandbox-deps browser-deps lint
 	$(PY) -m pytest -n 2 -q
 
-bench: $(STAMP) sandbox
+bench: $(STAMP) sandbox-deps
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
