@@ -12,7 +12,8 @@ middleware and the same event loop. Then, over real HTTP, it measures
 - events: an agent printing ``--lines`` lines streamed live to ``complete``, against the minimal
   endpoint streaming as many events of the same size.
 
-Prints the rates and their ratios (the median of ``--repeat`` rounds).
+Prints the rates (medians of ``--repeat`` rounds) and each ratio's median and range over the
+rounds. Under ``bubblewrap`` a run also pays for its sandbox, which bare processes do not.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import json
 import os
 import re
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,11 +43,11 @@ ECHO = [sys.executable, "-m", "vm0_notebook.local.agents.echo"]
 
 def serve(data_dir: Path, token: str) -> None:
     """The real app plus ``/bench/sse``, under uvicorn on a free port; prints the URL."""
-    import uvicorn
     from sse_starlette import EventSourceResponse
     from starlette.routing import Route
 
     from vm0_notebook.local.app import create_app
+    from vm0_notebook.local.serving import listen, uvicorn_server
 
     async def minimal_sse(request):
         count = int(request.query_params["n"])
@@ -62,8 +62,9 @@ def serve(data_dir: Path, token: str) -> None:
 
     app = create_app(data_dir, token)
     app.router.routes.append(Route("/bench/sse", minimal_sse))
-    sock = socket.create_server(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    # The server's own socket and uvicorn set-up (TCP_NODELAY, clean stop), as `serve` has.
+    sock = listen("127.0.0.1", 0)
+    server = uvicorn_server(app)
 
     async def main() -> None:
         task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -163,6 +164,7 @@ def main() -> None:
             url = re.search(r"http://\S+", proc.stdout.readline()).group(0)  # type: ignore[union-attr]
             headers = {"Authorization": f"Bearer {token}"}
             with httpx.Client(base_url=url, headers=headers, timeout=300) as http:
+                sandbox = http.get("/health").json()["sandbox"]
                 program = (f"for i in range({args.lines}):\n"
                            "    print(f'line {i:06d}')\n")
                 agent = http.post("/v1/agents", json={"name": "bench-lines", "config": {
@@ -177,11 +179,17 @@ def main() -> None:
             proc.terminate()
             proc.wait(timeout=30)
     runs, direct, events, baseline = (statistics.median(r[i] for r in rounds) for i in range(4))
-    print(f"runs:   {runs:8.1f} echo runs/s through the server ({args.runs} at once), "
-          f"{direct:8.1f}/s as bare processes: ratio {runs / direct:.2f}")
+    # Each round's ratio compares two figures taken back to back, so a busy machine moves
+    # both; the spread across rounds shows how far to trust the median.
+    run_ratios = sorted(r[0] / r[1] for r in rounds)
+    event_ratios = sorted(r[2] / r[3] for r in rounds)
+    print(f"runs:   {runs:8.1f} echo runs/s through the server ({args.runs} at once, sandbox: "
+          f"{sandbox}), {direct:8.1f}/s as bare processes: ratio "
+          f"{statistics.median(run_ratios):.2f} (rounds {run_ratios[0]:.2f}-{run_ratios[-1]:.2f})")
     print(f"events: {events:8.0f} SSE events/s from an agent printing {args.lines} lines, "
           f"{baseline:8.0f}/s from a minimal sse-starlette endpoint: ratio "
-          f"{events / baseline:.2f}")
+          f"{statistics.median(event_ratios):.2f} "
+          f"(rounds {event_ratios[0]:.2f}-{event_ratios[-1]:.2f})")
 
 
 if __name__ == "__main__":

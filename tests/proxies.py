@@ -259,11 +259,13 @@ class VariantProxy(Proxy):
 class FaultProxy(Proxy):
     """Injects faults with a seeded RNG; ``faults`` counts what it did, by kind.
 
-    ``error_rate``: share of non-stream requests answered 503 or 429 (``Retry-After: 0``)
-    without reaching the server. ``lose_rate``: share of ``POST /v1/runs`` forwarded, then
-    answered 503 (the run exists, the client does not know). ``cut_rate``: chance per event
-    frame that the stream is cut there. ``stall_after``: stop sending (without closing) after
-    this many frames on the first connection of each stream.
+    ``error_rate``: share of requests (event streams included) answered 503 or 429
+    (``Retry-After: 0``) without reaching the server. ``lose_rate``: share of
+    ``POST /v1/runs`` forwarded, then answered 503 (the run exists, the client does not know).
+    ``cut_rate``: chance per line of an event stream (a frame is about four lines) that the
+    stream is cut there, mid-frame included; ``cut_at`` lists the last event id sent before
+    each cut. ``stall_after``: stop sending (without closing) after this many frames on the
+    first connection of each stream.
     """
 
     def __init__(self, target: str, *, seed: int = 7, error_rate: float = 0.0,
@@ -276,6 +278,7 @@ class FaultProxy(Proxy):
         self.stall_after = stall_after
         self.broken = broken or {}  # path regex -> (status, content type, body) answered as is
         self.faults: dict[str, int] = {}
+        self.cut_at: list[int] = []
         self._stalled: set[str] = set()
 
     def _fault(self, kind: str) -> None:
@@ -288,8 +291,7 @@ class FaultProxy(Proxy):
                 await self.respond(send, status, {"content-type": ctype,
                                                   "x-request-id": "req_" + "b" * 32}, body)
                 return
-        is_stream = request.path.endswith("/events")
-        if not is_stream and self.rng.random() < self.error_rate:
+        if self.rng.random() < self.error_rate:
             if self.rng.random() < 0.5:
                 self._fault("503")
                 await self.respond(send, 503, {"content-type": "text/html"},
@@ -313,17 +315,19 @@ class FaultProxy(Proxy):
         await super().forward(request, send)
 
     async def sse_line(self, request: Incoming, line: str) -> str | None:
-        if line != "":
-            return line
-        frames = int(request.headers["x-frames"]) + 1
-        request.headers["x-frames"] = str(frames)
-        run = request.path
-        if self.stall_after is not None and frames >= self.stall_after \
-                and run not in self._stalled:
-            self._stalled.add(run)
-            self._fault("stall")
-            await asyncio.sleep(60)
+        if line.startswith("id:"):
+            request.headers["x-last-id"] = line[3:].strip()
+        if line == "":
+            frames = int(request.headers["x-frames"]) + 1
+            request.headers["x-frames"] = str(frames)
+            run = request.path
+            if self.stall_after is not None and frames >= self.stall_after \
+                    and run not in self._stalled:
+                self._stalled.add(run)
+                self._fault("stall")
+                await asyncio.sleep(60)
         if self.rng.random() < self.cut_rate:
-            self._fault("cut")
-            raise Cut(f"cut after {frames} frames")
+            self._fault("cut" if line == "" else "cut mid-frame")
+            self.cut_at.append(int(request.headers.get("x-last-id") or 0))
+            raise Cut(f"cut after event {self.cut_at[-1]}")
         return line

@@ -8,6 +8,9 @@ from html.parser import HTMLParser
 
 from vm0_notebook.cards import STATUS_COLORS, run_html, run_text
 
+# the shared module_client fixture
+pytest_plugins = ["tests.frames_support"]
+
 EVIL = "<script>alert('x')</script> & <b>bold</b>"
 
 
@@ -32,11 +35,11 @@ def parse(fragment: str) -> Collector:
     return collector
 
 
-def test_card_of_a_completed_run_with_volume_and_artifact(client, tmp_path) -> None:
+def test_card_of_a_completed_run_with_volume_and_artifact(module_client, tmp_path) -> None:
     (tmp_path / "input.csv").write_text("a,b\n1,2\n")
-    volume = client.volumes.push(tmp_path, "cards-input")
+    volume = module_client.volumes.push(tmp_path, "cards-input")
     program = "import shutil\nshutil.copy('volumes/cards-input/input.csv', 'artifact/out.csv')\n"
-    run = client.runs.create(
+    run = module_client.runs.create(
         agent="python", prompt=program, volumes={"cards-input": "latest"},
         artifact_name="cards-output",
     ).wait(timeout=60)  # fmt: skip
@@ -49,20 +52,21 @@ def test_card_of_a_completed_run_with_volume_and_artifact(client, tmp_path) -> N
     for fact in ("completed", run.id, "python", "duration", "created", "started", "completed",
                  f"cards-input@{volume.id[:12]}", f"cards-output@{run.artifact_version[:12]}"):
         assert fact in text, fact
-    if run.session_id:
-        assert run.session_id in text
-    if run.checkpoint_id:
-        assert run.checkpoint_id in text
+    # the local server opens a session and saves a checkpoint for every run
+    assert run.session_id and run.session_id in text
+    assert run.checkpoint_id and run.checkpoint_id in text
     assert STATUS_COLORS["completed"] in html
     plain = str(run)
     assert plain.splitlines()[0] == f"Run {run.id} · completed"
     assert f"cards-input@{volume.id[:12]}" in plain
-    assert "shutil.copy" in plain and "<" not in plain  # the prompt, and no markup
+    assert "<" not in plain  # no markup
+    # the prompt keeps its lines, aligned under the first
+    assert "  prompt     import shutil\n             shutil.copy(" in plain
 
 
-def test_card_of_a_failed_run_escapes_the_prompt_and_error(client) -> None:
+def test_card_of_a_failed_run_escapes_the_prompt_and_error(module_client) -> None:
     program = f"import sys\n# {EVIL}\nsys.exit({EVIL!r})\n"
-    run = client.runs.create(agent="python", prompt=program).wait(timeout=60)
+    run = module_client.runs.create(agent="python", prompt=program).wait(timeout=60)
     assert run.status == "failed"
     assert "<script>" in (run.error or "")  # the agent's own words reach the card...
     html = run_html(run)
@@ -75,12 +79,16 @@ def test_card_of_a_failed_run_escapes_the_prompt_and_error(client) -> None:
     assert "  error" in run_text(run)
 
 
-def test_card_of_a_pending_run_shows_what_is_known(client) -> None:
-    run = client.runs.create(agent="python", prompt="import time\ntime.sleep(30)\n")
+def test_card_of_a_pending_run_shows_what_is_known(module_client) -> None:
+    program = "import time\n" + "".join(f"# step {i}\n" for i in range(10)) + "time.sleep(30)\n"
+    run = module_client.runs.create(agent="python", prompt=program)
     try:
         text = run_text(run)
         assert text.splitlines()[0] in (f"Run {run.id} · pending", f"Run {run.id} · running")
         assert "completed " not in text and "error" not in text
+        # a long prompt shows its first lines only; the card's tooltip has all of it
+        assert "# step 2 …" in text and "# step 3" not in text and "time.sleep" not in text
+        assert "time.sleep(30)" in run_html(run)
         assert run.id in run_html(run)
     finally:
         run.cancel()

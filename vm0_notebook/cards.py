@@ -30,6 +30,7 @@ _OTHER_COLOR = "#757575"
 
 # Prompts can be pages long; the card shows the start, run.prompt has all of it.
 PROMPT_CHARS = 300
+PROMPT_LINES = 4
 # A version id prefix this long is unique in practice and accepted wherever a version is named.
 VERSION_CHARS = 12
 
@@ -72,6 +73,13 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _excerpt(prompt: str) -> str:
+    """The prompt's first lines, as written (a program keeps its shape), clipped."""
+    lines = [line.rstrip() for line in prompt.strip("\n").splitlines()]
+    short = _clip("\n".join(lines[:PROMPT_LINES]), PROMPT_CHARS)
+    return short + " …" if len(lines) > PROMPT_LINES and not short.endswith("…") else short
+
+
 def _facts(run: Any) -> list[tuple[str, str, str]]:
     """(label, short text, full text) for each fact the run has, in display order."""
     facts: list[tuple[str, str, str]] = []
@@ -85,7 +93,7 @@ def _facts(run: Any) -> list[tuple[str, str, str]]:
     add("agent", f"{agent} ({version})" if agent and version else agent)
     prompt = getattr(run, "prompt", None)
     if prompt:
-        add("prompt", _clip(" ".join(prompt.split()), PROMPT_CHARS), prompt)
+        add("prompt", _excerpt(prompt), prompt)
     add("created", _time(getattr(run, "created_at", None)))
     add("started", _time(getattr(run, "started_at", None)))
     add("completed", _time(getattr(run, "completed_at", None)))
@@ -115,8 +123,7 @@ def run_text(run: Any) -> str:
     """
     lines = [f"Run {run.id} · {run.status}"]
     for label, short, _ in _facts(run):
-        if label == "error":
-            short = short.replace("\n", "\n" + " " * 13)
+        short = short.replace("\n", "\n" + " " * 13)  # a prompt's or error's next lines
         lines.append(f"  {label:<10} {short}")
     return "\n".join(lines)
 
@@ -129,9 +136,9 @@ def run_html(run: Any) -> str:
     rows = []
     for label, short, full in _facts(run):
         style = "padding:1px 12px 1px 0;text-align:left;vertical-align:top"
-        value_style = style
+        value_style = style + ";white-space:pre-wrap"
         if label == "error":
-            value_style += f";color:{STATUS_COLORS['failed']};white-space:pre-wrap"
+            value_style += f";color:{STATUS_COLORS['failed']}"
         title = f' title="{esc(full)}"' if full != short else ""
         rows.append(
             f'<tr><th style="{style};font-weight:600;opacity:.7">{esc(label)}</th>'

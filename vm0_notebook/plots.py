@@ -41,6 +41,7 @@ class NotebookFigure(Figure):
         self.savefig(buf, format="png", bbox_inches="tight")
         return buf.getvalue()
 
+
 _CPU = "#1f77b4"
 _MEMORY = "#d62728"
 
@@ -58,16 +59,41 @@ def _empty(ax: Axes, text: str) -> None:
     ax.set_xticks([])
 
 
-def _seconds(frame: DataFrame, start: Any = None) -> Any:
+# (unit, seconds in it): spans up to 5 of a unit read in the one below (90 s, 40 min)
+_UNITS = (("seconds", 1.0), ("minutes", 60.0), ("hours", 3600.0))
+_SHORT = {"seconds": "s", "minutes": "min", "hours": "h"}
+
+
+def _unit(span_s: float) -> tuple[str, float]:
+    """The time unit that reads best for a span of ``span_s`` seconds."""
+    name, size = _UNITS[0]
+    for name_, size_ in _UNITS[1:]:
+        if span_s >= 5 * size_:
+            name, size = name_, size_
+    return name, size
+
+
+def _elapsed(frame: DataFrame, start: Any = None) -> Any:
     """The frame's timestamps as seconds since ``start`` (default: its first sample)."""
+    if frame.empty:
+        return frame.index.to_numpy(dtype=float)
+    origin = _utc(start) if start is not None else frame.index[0]
+    return (frame.index - origin).total_seconds().to_numpy()
+
+
+def _utc(value: Any) -> Any:
     import pandas as pd
 
-    if frame.empty:
-        return frame.index
-    origin = pd.Timestamp(start) if start is not None else frame.index[0]
-    if origin.tzinfo is None:
-        origin = origin.tz_localize("UTC")
-    return (frame.index - origin).total_seconds()
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
+
+
+def _run_seconds(run: Any) -> float | None:
+    """How long a finished run ran; None until it has both started and finished."""
+    started, completed = getattr(run, "started_at", None), getattr(run, "completed_at", None)
+    if started is None or completed is None:
+        return None
+    return max((_utc(completed) - _utc(started)).total_seconds(), 0.0)
 
 
 def _metrics_axes(axes: list[Axes]) -> tuple[Axes, Axes]:
@@ -80,12 +106,31 @@ def _metrics_axes(axes: list[Axes]) -> tuple[Axes, Axes]:
     return cpu, memory
 
 
-def _metrics_of(run: Any) -> DataFrame:
+def _time_axis(axes: list[Axes], span_s: float) -> float:
+    """Label the shared x axis in the unit that suits ``span_s``; return that unit's size."""
+    name, size = _unit(span_s)
+    axes[-1].set_xlabel(f"{name} since start")
+    return size
+
+
+def _limits(axes: list[Axes], first_s: float, span_s: float, size: float) -> None:
+    """Once drawn: x from the start (or an earlier sample) to the run's end, y from zero."""
+    axes[-1].set_xlim(min(first_s, 0.0) / size, max(span_s, 1.0) / size * 1.02)
+    for ax in axes:
+        ax.set_ylim(bottom=0)
+
+
+def _metrics_of(run: Any, call: str) -> DataFrame:
     """``run.metrics()``; a run of an AsyncClient must be awaited, which a plot cannot do."""
     if getattr(getattr(run, "_client", None), "is_sync", True) is False:
+        fix = {
+            "plot_metrics": "vm0_notebook.plots.plot_metrics(run, await run.metrics())",
+            "compare_metrics": "vm0_notebook.compare_metrics(runs, "
+                               "[await run.metrics() for run in runs])",
+        }[call]
         raise TypeError(
-            "this run belongs to an AsyncClient: fetch the samples first and pass them, "
-            "e.g. plots.plot_metrics(run, await run.metrics())"
+            f"{call} cannot await an AsyncClient's run.metrics(): fetch the samples first "
+            f"and pass them: {fix}"
         )
     return run.metrics()
 
@@ -95,17 +140,18 @@ def _run_label(run: Any) -> str:
 
 
 def plot_metrics(run: Any, frame: DataFrame | None = None) -> Figure:
-    """CPU and memory of one run over seconds since it started, on aligned axes.
+    """CPU and memory of one run over the time since it started, on aligned axes.
 
     ``frame`` is ``run.metrics()`` when not given (pass it to plot what you already fetched,
-    or with an ``AsyncClient``). The title names the agent, the run and its status; a run with
+    or with an ``AsyncClient``). The time axis runs to the run's end, in seconds, minutes or
+    hours as its length suits. The title names the agent, the run and its status; a run with
     no samples yet says so instead of drawing empty axes.
 
         fig = run.plot_metrics()
         fig.savefig("metrics.png")
     """
     if frame is None:
-        frame = _metrics_of(run)
+        frame = _metrics_of(run, "plot_metrics")
     fig, axes = _figure(2, height=5.0)
     cpu, memory = _metrics_axes(axes)
     fig.suptitle(f"{_run_label(run)} · {run.status}")
@@ -113,10 +159,13 @@ def plot_metrics(run: Any, frame: DataFrame | None = None) -> Figure:
         _empty(cpu, "no samples yet")
         _empty(memory, "no samples yet")
         return fig
-    x = _seconds(frame, getattr(run, "started_at", None))
+    x = _elapsed(frame, getattr(run, "started_at", None))
+    # the axis covers the whole run, not only up to the last sample
+    span = max(_run_seconds(run) or 0.0, float(x.max()))
+    size = _time_axis(axes, span)
+    x = x / size
     marker = "." if len(frame) < 30 else None  # a few samples read better as points
     cpu.plot(x, frame["cpu_percent"], color=_CPU, marker=marker)
-    cpu.set_ylim(bottom=0)
     used, total = frame["memory_used_mb"], frame["memory_total_mb"]
     label = "used"
     if total.notna().any():
@@ -127,34 +176,49 @@ def plot_metrics(run: Any, frame: DataFrame | None = None) -> Figure:
             label = f"used (of {total.max():,.0f} MB)"
     memory.plot(x, used, color=_MEMORY, label=label, marker=marker)
     memory.legend(loc="best", fontsize="small")
-    memory.set_ylim(bottom=0)
+    _limits(axes, float(x.min()) * size, span, size)
     return fig
 
 
-def compare_metrics(runs: Iterable[Any]) -> Figure:
-    """CPU and memory of several runs overlaid, each over seconds since its own start.
+def compare_metrics(runs: Iterable[Any], frames: Iterable[DataFrame] | None = None) -> Figure:
+    """CPU and memory of several runs overlaid, each over the time since its own start.
 
-    Runs of a sync client only (each run's ``metrics()`` is fetched here).
+    Each run's ``metrics()`` is fetched here; with an ``AsyncClient`` fetch them first and pass
+    them as ``frames``, in the same order as ``runs``.
 
         vm0.compare_metrics([run_small, run_large])
+        vm0.compare_metrics(runs, [await run.metrics() for run in runs])   # AsyncClient
     """
     runs = list(runs)
-    fig, axes = _figure(2, height=5.0)
+    given = None if frames is None else list(frames)
+    if given is not None and len(given) != len(runs):
+        raise ValueError(f"compare_metrics got {len(runs)} runs but {len(given)} frames")
+    samples = given if given is not None else [_metrics_of(run, "compare_metrics")
+                                               for run in runs]
+    fig, axes = _figure(2, height=5.0 + 0.22 * len(runs))
     cpu, memory = _metrics_axes(axes)
     fig.suptitle(f"{len(runs)} run{'s' if len(runs) != 1 else ''} compared")
     if not runs:
         _empty(cpu, "no runs")
         _empty(memory, "no runs")
         return fig
-    for run in runs:
-        frame = _metrics_of(run)
-        label = _run_label(run) + ("" if len(frame) else " (no samples yet)")
-        x = _seconds(frame, getattr(run, "started_at", None))
-        (line,) = cpu.plot(x, frame["cpu_percent"], label=label)
-        memory.plot(x, frame["memory_used_mb"], color=line.get_color())
-    cpu.set_ylim(bottom=0)
-    memory.set_ylim(bottom=0)
-    fig.legend(loc="outside lower center", ncols=min(len(runs), 3), fontsize="small")
+    starts = [_elapsed(frame, getattr(run, "started_at", None)) for run, frame in
+              zip(runs, samples, strict=True)]
+    span = max([_run_seconds(run) or 0.0 for run in runs]
+               + [float(x.max()) for x in starts if len(x)])
+    size = _time_axis(axes, span)
+    for run, frame, x in zip(runs, samples, starts, strict=True):
+        label = f"{_run_label(run)} · {run.status}" + ("" if len(frame) else " (no samples)")
+        marker = "." if len(frame) < 30 else None
+        (line,) = cpu.plot(x / size, frame["cpu_percent"], label=label, marker=marker)
+        memory.plot(x / size, frame["memory_used_mb"], color=line.get_color(), marker=marker)
+    if not any(len(frame) for frame in samples):
+        for ax in axes:
+            _empty(ax, "no samples yet")
+    else:
+        _limits(axes, min(float(x.min()) for x in starts if len(x)), span, size)
+    # one run per legend row (the figure grows to fit): two long run ids side by side may not
+    fig.legend(loc="outside lower center", fontsize="small")
     return fig
 
 
@@ -192,6 +256,8 @@ def plot_runs(frame: DataFrame) -> Figure:
         return fig
     x = when[done].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
     y = frame.loc[done, "duration"].dt.total_seconds().to_numpy()
+    unit, size = _unit(float(y.max()))
+    y = y / size
     status = frame.loc[done, "status"].astype(str).to_numpy()
     for name in dict.fromkeys([*STATUS_COLORS, *sorted(set(status))]):
         picked = status == name
@@ -201,6 +267,8 @@ def plot_runs(frame: DataFrame) -> Figure:
     locator = mdates.AutoDateLocator()
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.set_ylabel(f"duration ({_SHORT[unit]})")
     ax.set_ylim(bottom=-0.04 * max(y.max(), 1))  # runs of about 0 s stay visible
-    ax.legend(fontsize="small")
+    # beside the axes, where it never hides a run
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1), title="status")
     return fig

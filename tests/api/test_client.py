@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -91,7 +89,7 @@ def test_failed_run_raises_for_status(api: Any) -> None:
     assert run.status == "failed"
     with pytest.raises(vm0.RunFailedError) as exc:
         run.raise_for_status()
-    assert exc.value.run is run and run.id in str(exc.value)
+    assert exc.value.run is run and run.id in str(exc.value) and "run.logs()" in str(exc.value)
 
 
 def test_cancel_counts_as_finished(api: Any) -> None:
@@ -278,18 +276,6 @@ def test_retries_give_up_after_max_attempts(local_server: Any, proxy: Any) -> No
     assert len(faulty.seen) == 3
 
 
-def test_a_lost_create_answer_never_starts_a_second_run(local_server: Any, proxy: Any) -> None:
-    faulty = proxy(FaultProxy, lose_rate=0.5, error_rate=0.2, seed=11)
-    client = vm0.Client(api_url=faulty.url, api_key=local_server.token, max_attempts=12,
-                        retry_backoff=0.01)
-    marker = unique("idem")
-    ids = [client.runs.create(agent="echo", prompt=f"{marker} {i}").id for i in range(8)]
-    assert faulty.faults.get("lost")
-    direct = vm0.Client(api_url=local_server.url, api_key=local_server.token)
-    made = [r for r in direct.runs.list(limit=100) if (r.prompt or "").startswith(marker)]
-    assert sorted(r.id for r in made) == sorted(ids) and len(set(ids)) == 8
-
-
 def test_connection_refused_is_a_connection_error() -> None:
     with socket_closed_port() as port:
         client = vm0.Client(api_url=f"http://127.0.0.1:{port}", api_key="vm0_test_x",
@@ -343,20 +329,6 @@ def test_async_client_has_the_same_surface(local_server: Any) -> None:
             assert list(frame["output"]) == ["p", "q"]
 
     asyncio.run(main())
-
-
-def test_import_is_light_and_patches_no_loop() -> None:
-    code = (
-        "import asyncio, sys, vm0_notebook as vm0\n"
-        "before = asyncio.get_event_loop_policy().__class__\n"
-        "vm0.Client; vm0.AsyncClient; vm0.NotFoundError\n"
-        "heavy = [m for m in ('pandas', 'matplotlib', 'ipywidgets', 'starlette', 'uvicorn',"
-        " 'sse_starlette', 'nest_asyncio', 'IPython') if m in sys.modules]\n"
-        "assert not heavy, heavy\n"
-        "assert asyncio.get_event_loop_policy().__class__ is before\n"
-        "assert not hasattr(asyncio, '_nest_patched')\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_api_url_forms(local_server: Any) -> None:

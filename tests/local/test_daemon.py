@@ -55,6 +55,29 @@ def test_a_stale_state_file_is_replaced(data_dir):
     assert json.loads((data_dir / "server.json").read_text())["token"] == token
 
 
+def test_a_state_file_naming_a_live_unrelated_process_is_replaced(data_dir, local_server):
+    """The pid is alive and the url even answers, but the server there is another one: the
+    file is stale. Neither ``status`` nor ``stop`` may touch that process or that server."""
+    unrelated = subprocess.Popen(["sleep", "300"])
+    try:
+        data_dir.mkdir(parents=True)
+        write_state(data_dir, local_server.url, "vm0_local_stale", unrelated.pid)
+        assert server_status(data_dir) is None
+        assert stop_server(data_dir) is False
+        assert unrelated.poll() is None
+        assert not (data_dir / "server.json").exists()
+
+        write_state(data_dir, local_server.url, "vm0_local_stale", unrelated.pid)
+        url, token = ensure_server(data_dir)
+        assert (url, token) != (local_server.url, "vm0_local_stale")
+        assert httpx.get(f"{url}/health", timeout=10).json()["pid"] != unrelated.pid
+        assert unrelated.poll() is None
+        assert httpx.get(f"{local_server.url}/health", timeout=10).status_code == 200
+    finally:
+        unrelated.kill()
+        unrelated.wait()
+
+
 def test_stop(data_dir):
     url, _ = ensure_server(data_dir)
     assert stop_server(data_dir) is True

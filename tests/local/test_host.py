@@ -68,7 +68,9 @@ def test_a_session_keeps_its_files_and_runs_one_at_a_time(api):
     assert busy.status_code == 400
     assert busy.json()["error"]["code"] == "invalid_state"
     assert busy.json()["error"]["param"] == "session_id"
-    assert follow in busy.json()["error"]["message"]
+    message = busy.json()["error"]["message"]
+    assert follow in message and "running" in message
+    assert "Wait for it to end or cancel it" in message and "new session" in message
     workdir = Path(api.server.data_dir) / "sessions" / session
     (workdir / "go").write_text("")
     done = api.finish(follow)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import stat
 import subprocess
 import sys
+import time
+from pathlib import Path
 
-from tests.local.agent_runs import Api
+from tests.local.agent_runs import Api, marked_processes
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -38,9 +41,17 @@ def test_serve_writes_its_state_and_stops_cleanly(start_server, tmp_path):
     assert status.returncode == 1 and "not running" in status.stdout
 
 
-def test_stop_command(start_server, tmp_path):
+def test_console_script_status_and_stop(start_server, tmp_path):
+    """The installed ``vm0-local`` command, as typed in a shell."""
+    script = Path(sys.executable).with_name("vm0-local")
+    assert script.exists(), "the package is installed with its console script"
     server = start_server(data_dir=tmp_path / "d")
-    stopped = cli("stop", "--data-dir", str(tmp_path / "d"))
+    env = {**os.environ, "VM0_LOCAL_DIR": str(tmp_path / "d")}
+    status = subprocess.run([str(script), "status"], capture_output=True, text=True, env=env,
+                            timeout=60)
+    assert status.returncode == 0 and server.url in status.stdout
+    stopped = subprocess.run([str(script), "stop"], capture_output=True, text=True, env=env,
+                             timeout=60)
     assert stopped.returncode == 0 and "stopped" in stopped.stdout
     assert server.process.wait(timeout=30) == 0
     assert "was not running" in cli("stop", "--data-dir", str(tmp_path / "d")).stdout
@@ -58,12 +69,20 @@ def test_sigkill_restart_keeps_what_was_committed(start_server, tmp_path):
     agent = api.agent(["bash", "-c", "echo custom"])
     volume = api.volume({"a.txt": b"kept"})
     done = api.run("echo", "before the crash")
-    running = api.start("shell", "echo ready; sleep 60")
+    made = api.run("shell", "echo kept > artifact/out.txt; echo notes > notes.txt",
+                   artifact_name=f"a-{agent}")
+    assert made.status == "completed", made.detail
+    marker = f"vm0-crash-marker-{os.getpid()}-{id(api)}"
+    running = api.start("shell", f"echo ready; exec -a {marker} sleep 60")
     api.frames(running, until="ready")
     pending = api.start("echo", "never started")
     assert api.http.delete("/agents/python").status_code == 204
     api.close()
     first.stop(signal.SIGKILL)
+    deadline = time.monotonic() + 30  # a bound on the wait, not a speed check
+    while marked_processes(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marked_processes(marker) == []  # the agent died with its server
 
     second = start_server(data_dir=data)
     api = Api(second)
@@ -91,5 +110,11 @@ def test_sigkill_restart_keeps_what_was_committed(start_server, tmp_path):
             assert outputs == list(range(1, len(outputs) + 1))
             assert any("stopped before" in e["message"] for e in api.logs(run_id))
         assert api.run(agent, "after the restart").texts == ["custom"]
+        # The run's artifact version and its checkpoint survived too, files included.
+        versions = api.http.get(f"/artifacts/a-{agent}/versions").json()["data"]
+        assert [v["id"] for v in versions] == [made.detail["artifact_version"]]
+        resumed = api.run("shell", "cat notes.txt artifact/out.txt",
+                          checkpoint_id=made.detail["checkpoint_id"])
+        assert resumed.texts == ["notes", "kept"]
     finally:
         api.close()

@@ -118,6 +118,8 @@ def test_name_filter_and_paging(api):
     assert [a["name"] for a in api.get("/agents", params={"name": names[1]}).json()["data"]] == [
         names[1]]
     assert api.get("/agents", params={"name": "no-such-agent"}).json()["data"] == []
+    err = error(api.get("/agents", params={"name": "Bad_Name"}), 400)
+    assert (err["param"], err["code"]) == ("name", "invalid_parameter")
 
     seen, cursor = [], None
     while True:

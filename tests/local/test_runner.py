@@ -14,6 +14,7 @@ from tests.local.agent_runs import (
     Api,
     cancel_and_check_tree_is_gone,
     exit_and_check_nothing_is_left,
+    marked_processes,
 )
 
 
@@ -47,6 +48,8 @@ def test_stream_json_lines_pass_through_and_other_lines_become_text(api: Api) ->
     assert result["is_error"] is False
     assert isinstance(result["duration_ms"], int) and result["num_turns"] >= 1
     assert "plain words" in result["result"]
+    # A local process reports no cost and no token counts: none are made up.
+    assert "total_cost_usd" not in result and "usage" not in result
 
 
 def test_an_agents_own_result_is_not_doubled(api: Api) -> None:
@@ -79,6 +82,21 @@ def test_timeout_stops_the_agent(api: Api) -> None:
 
 def test_cancel_ends_the_whole_process_tree(api: Api) -> None:
     cancel_and_check_tree_is_gone(api)
+
+
+@pytest.mark.slow
+def test_cancel_kills_an_agent_that_ignores_sigterm(api: Api) -> None:
+    marker = f"vm0-stubborn-{time.time_ns()}"
+    script = ("trap 'echo got-term' TERM\necho ready\n"
+              f"while true; do bash -c 'exec -a {marker} sleep 0.2'; done\n")
+    run_id = api.start("shell", script)
+    api.frames(run_id, until="ready")
+    r = api.http.post(f"/runs/{run_id}/cancel")  # SIGTERM, then SIGKILL after the grace
+    assert r.status_code == 200 and r.json()["status"] == "cancelled", r.text
+    run = api.finish(run_id)
+    assert "got-term" in run.texts  # it was asked first
+    assert run.result["is_error"] is True
+    assert marked_processes(marker) == []
 
 
 def test_background_processes_end_with_the_agent(api: Api) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import secrets
+import signal
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from tests.local.agent_runs import (
     Api,
     cancel_and_check_tree_is_gone,
     exit_and_check_nothing_is_left,
+    marked_processes,
 )
 
 
@@ -134,5 +137,16 @@ def test_process_fallback(start_server, monkeypatch) -> None:
 
         cancel_and_check_tree_is_gone(api)
         exit_and_check_nothing_is_left(api)
+
+        # The agent dies with a server killed outright (no chance to stop its runs).
+        marker = f"vm0-orphan-marker-{secrets.token_hex(4)}"
+        api.start("shell", f"echo ready >&2; exec -a {marker} sleep 300")
+        while not marked_processes(marker):
+            time.sleep(0.05)
+        server.stop(signal.SIGKILL)
+        deadline = time.monotonic() + 30  # a bound on the wait, not a speed check
+        while marked_processes(marker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marked_processes(marker) == []
     finally:
         api.close()

@@ -213,6 +213,8 @@ def test_create_and_lookup_errors(api, srv):
         e = error(api.post("/volumes", json={"name": bad}), 400)
         assert e["param"] == "name" and e["type"] == "invalid_request_error"
     assert error(api.post("/volumes", json={}), 400)["code"] == "missing_parameter"
+    e = error(api.get("/artifacts", params={"name": "Bad_Name"}), 400)
+    assert (e["param"], e["code"]) == ("name", "invalid_parameter")
     assert error(api.post("/volumes", content=b"{nope"), 400)["code"] == "invalid_parameter"
     assert error(api.get("/artifacts/art_missing"), 404)["code"] == "resource_not_found"
     assert error(api.delete("/volumes/vol_missing"), 404)["code"] == "resource_not_found"

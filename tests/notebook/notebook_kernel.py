@@ -6,6 +6,7 @@ messages a cell caused, and at what would be saved to disk.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -65,6 +66,11 @@ class Notebook:
     def value(self, expression: str) -> str:
         """The text/plain value of ``expression`` in the kernel."""
         return text_of(self.run(expression)).strip()
+
+    def get(self, expression: str) -> Any:
+        """The value of ``expression`` in the kernel, for values JSON can carry."""
+        code = f"import json as _json; print(_json.dumps({expression}))"
+        return json.loads(self.value(code).splitlines()[-1])
 
     def interrupt_when(self, ready: Callable[[], bool], timeout: float = 60) -> threading.Thread:
         """Send Ctrl-C to the kernel, from a thread, once ``ready()`` is true."""

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
 from tests.notebook.notebook_kernel import SECRET_NAME, Notebook, html_of, text_of
+from vm0_notebook.local import daemon
 
 pytestmark = pytest.mark.notebook
 
@@ -52,6 +55,8 @@ def test_run_fills_the_prompt_streams_and_returns_the_run(notebook: Notebook) ->
     assert "echo · run_" in text and "completed" in text and "next: %vm0 logs run_" in text
     assert "<pre" in html_of(cell)  # the live area has an HTML form too
     assert [o.output_type for o in cell.outputs][-1] == "execute_result"  # the Run
+    # the card is the reference, the live summary does not repeat it; no made-up cost
+    assert text.count("checkpoint") == 1 and "$0.0000" not in text
     assert notebook.value("r.status") == "'completed'"
     assert notebook.value("r.prompt") == "'Summarise penguins and keep {braces}.'"
     # the one-line form; --raw sends braces as they are; "connected" is said only once
@@ -64,17 +69,23 @@ def test_quiet_and_no_wait_then_attach(notebook: Notebook) -> None:
     cell = notebook.run('%vm0 run echo "quietly" --quiet -o q')
     assert [o.output_type for o in cell.outputs] == ["execute_result"]
     cell = notebook.run('%vm0 run echo "later" --no-wait -o nw')
-    run_id = json.loads(notebook.value("import json; print(json.dumps(nw.id))"))
+    run_id = notebook.get("nw.id")
     assert f"follow it with: %vm0 attach {run_id}" in text_of(cell)
     cell = notebook.run(f"%vm0 attach {run_id} -o again")
     assert "later" in text_of(cell) and notebook.value("again.status") == "'completed'"
 
 
 def test_failed_run_binds_var_and_fails_the_cell_briefly(notebook: Notebook) -> None:
-    _, error = notebook.fails("%%vm0 run python -o bad\nraise SystemExit(3)")
-    assert error.startswith("RunFailed: run run_") and " failed" in error
-    assert "Traceback" not in error and len(error.splitlines()) == 1
-    assert notebook.value("bad.status") == "'failed'"
+    cell, error = notebook.fails("%%vm0 run python -o bad\nprint('working')\n1/0")
+    run_id = notebook.get("bad.id")
+    assert error == (
+        f"RunFailed: run {run_id} failed: ZeroDivisionError: division by zero. "
+        f"Its logs: %vm0 logs {run_id}"
+    )
+    assert notebook.get("bad.status") == "failed"
+    # said twice, not four times: the agent's result line, then the cell's error
+    text = text_of(cell)
+    assert "working" in text and text.count("ZeroDivisionError") == 2
 
 
 @pytest.mark.parametrize(
@@ -89,7 +100,8 @@ def test_failed_run_binds_var_and_fails_the_cell_briefly(notebook: Notebook) -> 
         ("%vm0 run echo hi --timeout 0", "--timeout must be a positive number"),
         ("%vm0 run echo hi --secret NOT_SET_ANYWHERE", "set the environment variable"),
         ("%vm0 run echo hi --volume @v1", "write --volume NAME or NAME@VERSION"),
-        ("%vm0 launcher", "widget is not part of this installation"),
+        ("%vm0 run echo hi --agent-version v99", "v99"),
+        ("%vm0 run --checkpoint chk_000000000000000000000000 hi", "chk_000000000000000000000000"),
         ("%%vm0 runs\nbody", "takes no cell body"),
     ],
 )
@@ -118,9 +130,26 @@ def test_unreachable_server_is_one_line(notebook: Notebook) -> None:
         )
 
 
+def test_session_checkpoint_and_agent_version_reach_the_run(notebook: Notebook, client) -> None:
+    notebook.run("%%vm0 run python -o first\nopen('note.txt', 'w').write('kept')")
+    # the cell form without an agent: the session's own agent goes on in its folder
+    cell = notebook.run(
+        "%%vm0 run --session {first.session_id} -o second\nprint('read', open('note.txt').read())"
+    )
+    assert "read kept" in text_of(cell)
+    assert notebook.value("second.session_id == first.session_id") == "True"
+    cell = notebook.run(
+        '%vm0 run --checkpoint {first.checkpoint_id} "print(open(\'note.txt\').read())" -o third'
+    )
+    assert "kept" in text_of(cell) and notebook.value("third.status") == "'completed'"
+    (v1, *_) = client.agents.versions("echo")
+    notebook.run('%vm0 run echo --agent-version v1 "pinned" -o fourth')
+    assert notebook.get("fourth.agent_version") == v1.id
+
+
 def test_listings_are_dataframes(notebook: Notebook, client) -> None:
     notebook.run('%vm0 run echo "for the listings" -o lr')
-    run_id = json.loads(notebook.value("import json; print(json.dumps(lr.id))"))
+    run_id = notebook.get("lr.id")
     for source in ("%vm0 runs --limit 3", "%vm0 agents", f"%vm0 logs {run_id}",
                    f"%vm0 metrics {run_id}", "%vm0 volumes", "%vm0 artifacts"):
         cell = notebook.run(source)
@@ -137,14 +166,25 @@ def test_listings_are_dataframes(notebook: Notebook, client) -> None:
 def test_volume_in_artifact_out_push_and_mount(notebook: Notebook, tmp_path) -> None:
     (tmp_path / "hello.txt").write_text("hello from a volume\n")
     cell = notebook.run(f"%vm0 push {tmp_path} nb-data -m first")
-    assert "nb-data@" in text_of(cell) and "1 files" in text_of(cell)
+    # one line, and no cell value to repeat it
+    assert re.fullmatch(r"nb-data@[0-9a-f]{12} · 1 file · 20 B · new volume\n", text_of(cell))
+    assert [o.output_type for o in cell.outputs] == ["stream"]
+    cell = notebook.run(f"%vm0 push {tmp_path} nb-data -o pushed")
+    assert text_of(cell).endswith(" · unchanged\n")
+    assert notebook.value("pushed.file_count") == "1"
+    (tmp_path / "more.txt").write_text("x" * 3000)
+    assert text_of(notebook.run(f"%vm0 push {tmp_path} nb-data")).endswith(
+        " · 2 files · 2.9 KiB · new version\n"
+    )
     cell = notebook.run(
         "%%vm0 run shell --volume nb-data --artifact nb-out -o va\n"
         "cat volumes/nb-data/hello.txt > artifact/copy.txt && echo copied"
     )
     text = text_of(cell)
-    assert "copied" in text and "used: agent version" in text
-    assert "volume nb-data@" in text and "artifact nb-out@" in text
+    # what the run used is in its card (the cell's value), and the next steps in the summary
+    assert "copied" in text and "va.artifact()" in text
+    assert re.search(r"volumes +nb-data@[0-9a-f]{12}", text)
+    assert re.search(r"artifact +nb-out@[0-9a-f]{12}", text)
     notebook.run("%vm0 mount artifact nb-out -o out_dir")
     assert notebook.value("(out_dir / 'copy.txt').read_text()") == "'hello from a volume\\n'"
 
@@ -154,16 +194,44 @@ def test_timeout_cancels_by_default(notebook: Notebook, client) -> None:
         "%%vm0 run python --timeout 1 -o t\nimport time\ntime.sleep(60)"
     )
     assert error.startswith("RunFailed: gave up after 1 s (--timeout): run_")
-    run_id = json.loads(notebook.value("import json; print(json.dumps(t.id))"))
+    run_id = notebook.get("t.id")
     assert client.runs.get(run_id).status == "cancelled"
 
 
-def test_config_and_local_status(notebook: Notebook) -> None:
-    text = text_of(notebook.run("%vm0 config"))
+def test_config_says_where_it_is_connected_once(notebook: Notebook) -> None:
+    # a fresh extension: %vm0 config is the command that connects
+    text = text_of(notebook.run("%unload_ext vm0_notebook\n%load_ext vm0_notebook\n%vm0 config"))
+    assert text.count("connected to") == 1
     assert "connected to: the local server at http://127.0.0.1:" in text
     assert "%config VM0Magics.tail_lines = 100" in text
-    # this kernel talks to the test's server; the embedded one is not running
-    assert "local server not running" in text_of(notebook.run("%vm0 local status"))
+    assert "connected" not in text_of(notebook.run("%vm0 agents"))
+
+
+@pytest.mark.slow
+def test_local_start_status_stop(notebook: Notebook, tmp_path) -> None:
+    data_dir = tmp_path / "local"
+    notebook.run(
+        "import os\n_saved_dir = os.environ['VM0_LOCAL_DIR']\n"
+        f"os.environ['VM0_LOCAL_DIR'] = {str(data_dir)!r}"
+    )
+    try:
+        assert text_of(notebook.run("%vm0 local status")) == "local server not running\n"
+        text = text_of(notebook.run("%vm0 local start"))
+        assert text.startswith("local server running at http://127.0.0.1:")
+        assert f"data in {data_dir}" in text
+        # this kernel keeps talking to the server VM0_API_URL names, and says so
+        assert "this kernel uses VM0_API_URL" in text
+        info = daemon.server_status(data_dir)
+        assert info is not None and info["url"] in text
+        assert text_of(notebook.run("%vm0 local start")) == text  # already running: the same one
+        assert text_of(notebook.run("%vm0 local stop")).startswith(
+            f"local server stopped (it was at {info['url']})"
+        )
+        assert daemon.server_status(data_dir) is None
+        assert text_of(notebook.run("%vm0 local stop")) == "local server not running\n"
+    finally:
+        daemon.stop_server(data_dir)
+        notebook.run("os.environ['VM0_LOCAL_DIR'] = _saved_dir")
 
 
 def test_secrets_and_api_key_never_reach_the_saved_notebook(notebook: Notebook) -> None:
@@ -172,6 +240,7 @@ def test_secrets_and_api_key_never_reach_the_saved_notebook(notebook: Notebook) 
     )
     assert "secret=***" in text_of(cell)
     # a later run prints the secret and the key back without the server knowing they are secret
+    notebook.run("import os")
     cell = notebook.run(
         "%%vm0 run echo -o leak\n"
         f"key {{os.environ['VM0_API_KEY']}} and {{os.environ['{SECRET_NAME}']}}"
@@ -179,28 +248,54 @@ def test_secrets_and_api_key_never_reach_the_saved_notebook(notebook: Notebook) 
     assert "key *** and ***" in text_of(cell)
     notebook.run("%vm0 config")
     notebook.run("leak")  # the Run's own display masks too
+    # the listings hold the prompt and the agent's output as the server keeps them
+    run_id = notebook.get("leak.id")
+    for source, column in (("%vm0 runs --limit 3", "prompt"), (f"%vm0 logs {run_id}", "message")):
+        notebook.run(source)
+        # the frame shown (the cell's value, _), not only its display, which cuts long text
+        found = f"_.{column}.str.contains('key *** and ***', regex=False).sum()"
+        assert notebook.get(f"int({found})") >= 1, source
     saved = notebook.saved()
     assert notebook.secret not in saved and notebook.token not in saved
 
 
-def _interrupted(notebook: Notebook, client, options: str, seconds: int) -> tuple[str, str, str]:
-    """Run a python agent that ticks ten times a second for ``seconds``; Ctrl-C it once it
-    has printed something. The cell's text, its error, and the run id."""
+# An agent that cannot finish before the test says so: it prints its folder and a few ticks,
+# then waits for a file named "go" there (bounded, should the test die first).
+_WAITER = """# {marker}
+import os, time
+print('cwd', os.getcwd(), flush=True)
+for i in range(20):
+    print('tick', i, flush=True)
+for _ in range(6000):
+    if os.path.exists('go'):
+        break
+    time.sleep(0.05)
+print('released' if os.path.exists('go') else 'gave up', flush=True)"""
+
+
+def _interrupted(notebook: Notebook, client, options: str) -> tuple[str, str, str]:
+    """Run the waiting agent and Ctrl-C the cell once it has printed something.
+    The cell's text, its error, and the run id."""
     marker = uuid.uuid4().hex
     sender = notebook.interrupt_when(lambda: _running_with(client, marker) is not None)
     cell, error = notebook.fails(
-        f"%%vm0 run python -o slow {options}\n# {marker}\nimport time\n"
-        f"for i in range({seconds * 10}):\n    print('tick', i, flush=True)\n"
-        "    time.sleep(0.1)"
+        f"%%vm0 run python -o slow {options}\n" + _WAITER.format(marker=marker)
     )
     sender.join()
-    run_id = json.loads(notebook.value("import json; print(json.dumps(slow.id))"))
+    run_id = notebook.get("slow.id")
     return text_of(cell), error, run_id
+
+
+def _release(client, run_id: str) -> None:
+    """Create the file the waiting agent of ``run_id`` waits for, in its own folder."""
+    logs = " ".join(entry.message for entry in client.runs.logs(run_id, type="agent"))
+    (folder,) = set(re.findall(r"cwd (/[^\"\\]+)", logs))
+    (Path(folder) / "go").write_text("")
 
 
 @pytest.mark.slow
 def test_ctrl_c_cancels_the_run_by_default(notebook: Notebook, client) -> None:
-    text, error, run_id = _interrupted(notebook, client, "", seconds=60)
+    text, error, run_id = _interrupted(notebook, client, "")
     assert error.startswith(f"RunFailed: interrupted: {run_id}") and "cancelled" in error
     assert f"cancelling {run_id}" in text
     assert client.runs.get(run_id).status == "cancelled"
@@ -208,15 +303,18 @@ def test_ctrl_c_cancels_the_run_by_default(notebook: Notebook, client) -> None:
 
 @pytest.mark.slow
 def test_ctrl_c_detach_then_attach_from_a_restarted_kernel(notebook: Notebook, client) -> None:
-    _, error, run_id = _interrupted(notebook, client, "--on-interrupt detach", seconds=10)
+    _, error, run_id = _interrupted(notebook, client, "--on-interrupt detach")
     assert f"%vm0 attach {run_id}" in error and "keeps running" in error
-    assert client.runs.get(run_id).status == "running"
+    assert client.runs.get(run_id).status == "running"  # it waits for "go": it cannot be done
 
     notebook.restart()
-    notebook.run("%load_ext vm0_notebook\n%config VM0Magics.tail_lines = 500")
+    notebook.run("%load_ext vm0_notebook")
+    _release(client, run_id)
     cell = notebook.run(f"%vm0 attach {run_id} -o back")
     text = text_of(cell)
-    assert "tick 0\n" in text and "tick 99\n" in text and "hidden" not in text
+    # the whole output again, from the first line, then live to the end
+    assert "tick 0\n" in text and "tick 19\n" in text and "released" in text
+    assert "hidden" not in text
     assert notebook.value("back.status") == "'completed'"
 
 

@@ -39,3 +39,27 @@ def test_empty_values_are_ignored_and_repr_hides_values() -> None:
     assert len(masker) == 0 and masker.mask("text") == "text"
     masker.add("hidden-one")
     assert "hidden-one" not in repr(masker)
+
+
+def test_frames_are_masked_in_text_columns_objects_and_index_without_change_in_place() -> None:
+    import pandas as pd
+
+    masker = SecretMasker()
+    masker.add("s3cr3t-value")
+    frame = pd.DataFrame(
+        {
+            "message": ["token s3cr3t-value here", None, "fine"],
+            "count": [1, 2, 3],
+            "metadata": [{"env": "s3cr3t-value"}, {}, None],
+            "name": pd.array(["s3cr3t-value", "b", "c"], dtype="string"),
+        },
+        index=["s3cr3t-value", "i", "j"],
+    )
+    masked = masker.mask_frame(frame)
+    assert "s3cr3t-value" not in masked.to_string() + masked.to_html()
+    assert masked["message"].tolist()[0] == f"token {MASK} here"
+    assert masked["metadata"].tolist()[1:] == [{}, None]  # only what shows a secret changes
+    assert list(masked.dtypes) == list(frame.dtypes) and masked["count"].tolist() == [1, 2, 3]
+    assert frame.iloc[0, 0] == "token s3cr3t-value here"  # the caller's frame is untouched
+    clean = pd.DataFrame({"message": ["nothing to hide"]})
+    assert masker.mask_frame(clean) is clean

@@ -11,6 +11,7 @@ from vm0_notebook.api.models import Event
 from vm0_notebook.notebook.render import (
     EXCERPT_CHARS,
     Line,
+    RunRenderer,
     render_event,
     render_run_event,
     shorten,
@@ -62,6 +63,31 @@ def test_long_tool_result_is_an_excerpt() -> None:
 def test_failed_result_says_why() -> None:
     event = {"type": "result", "subtype": "error", "is_error": True, "result": "out of turns"}
     assert render_event(event) == [Line("✗ failed: out of turns", "error")]
+
+
+def test_a_failure_is_said_once_by_its_last_line() -> None:
+    trace = 'Traceback (most recent call last):\n  File "<stdin>", line 2\nZeroDivisionError: x'
+    result = Event("output", {"sequence": 3, "type": "result", "data": {
+        "type": "result", "subtype": "error", "is_error": True, "duration_ms": 100,
+        "num_turns": 0, "result": trace}}, 3)
+    render = RunRenderer()
+    assert render(result) == [Line("✗ failed · 0.1 s: ZeroDivisionError: x", "error")]
+    # the server's error event repeats it: not shown again; a different one is
+    assert render(Event("error", {"message": trace})) == []
+    assert render(Event("error", {"message": "sandbox died"})) == [
+        Line("error: sandbox died", "error")
+    ]
+    # without a result first, the error event is all there is
+    assert RunRenderer()(Event("error", {"message": trace})) != []
+
+
+def test_result_without_cost_or_tokens_does_not_show_zeros() -> None:
+    # a local command reports neither; zeros would read as "free" rather than "not counted"
+    event = {"type": "result", "subtype": "success", "duration_ms": 400, "num_turns": 1,
+             "total_cost_usd": 0.0, "usage": {"input_tokens": 0, "output_tokens": 0}}
+    assert render_event(event) == [Line("✓ done · 0.4 s · 1 turn", "result")]
+    del event["total_cost_usd"], event["usage"]
+    assert render_event(event) == [Line("✓ done · 0.4 s · 1 turn", "result")]
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import email.utils
 import json
 import random
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -28,6 +29,7 @@ from .errors import (
     APITimeoutError,
     InvalidResponseError,
     RateLimitError,
+    VM0Error,
     error_class,
 )
 from .models import Run, iso, normalize
@@ -42,6 +44,25 @@ def blame_last_response(exc: InvalidResponseError) -> None:
     last = LAST_RESPONSE.get()
     if last is not None and exc.request_id is None:
         exc.status, exc.request_id = last
+
+
+# user:password in a URL quoted by an error (a proxy's, say)
+_USERINFO = re.compile(r"(?<=//)[^/@\s]+@")
+
+
+class _Masked(str):
+    """A header value that shows only a masked form when repr'd: tracebacks that print
+    locals (IPython's ``%xmode Verbose``) and debug logs never see the key itself."""
+
+    shown: str
+
+    def __new__(cls, value: str, shown: str) -> _Masked:
+        obj = super().__new__(cls, value)
+        obj.shown = shown
+        return obj
+
+    def __repr__(self) -> str:
+        return repr(self.shown)
 
 
 # connection errors after which the request surely never reached the server
@@ -173,6 +194,34 @@ class BaseClient:
         url = self._root or "<not resolved yet>"
         return f"{type(self).__name__}(api_url={url!r}, api_key={config.mask_key(self._key)!r})"
 
+    # -- keeping the key out of sight -------------------------------------------------------
+
+    @property
+    def masked_key(self) -> str:
+        """The API key as it may be shown: prefix and last 4 characters at most.
+
+            Client(api_key="vm0_live_abcdefghijkl1234").masked_key   # 'vm0_live_…1234'
+        """
+        self._resolve()
+        return config.mask_key(self._key)
+
+    def secret_values(self) -> tuple[str, ...]:
+        """The secrets this client holds (its API key, if any), for code that masks output.
+
+        Finds the server first (this may start the local one). A masker hides each value::
+
+            for secret in client.secret_values():
+                text = text.replace(secret, "***")
+        """
+        self._resolve()
+        return (str(self._key),) if self._key else ()
+
+    def scrub(self, text: str) -> str:
+        """``text`` with the API key replaced by its masked form, should it appear."""
+        if self._key and self._key in text:
+            text = text.replace(self._key, config.mask_key(self._key))
+        return text
+
     def get_cache_dir(self) -> Path:
         return self.cache_dir or config.cache_dir()
 
@@ -187,10 +236,17 @@ class BaseClient:
         headers = {"User-Agent": f"vm0-notebook/{__version__}", "Accept": "application/json"}
         # the key goes only to our own server: signed storage URLs elsewhere carry their own
         if self._key and _same_origin(url, self.api_url):
-            headers["Authorization"] = f"Bearer {self._key}"
+            headers["Authorization"] = self._authorization()
         if extra:
             headers.update(extra)
         return headers
+
+    def _authorization(self) -> str:
+        auth = getattr(self, "_auth", None)
+        if auth is None or auth != f"Bearer {self._key}":
+            auth = self._auth = _Masked(f"Bearer {self._key}",
+                                        f"Bearer {config.mask_key(self._key)}")
+        return auth
 
     def build(self, request: Request) -> dict[str, Any]:
         """Keyword arguments for ``httpx.Client.request`` (minus the body of a file upload)."""
@@ -236,6 +292,17 @@ class BaseClient:
                 request_id=response.headers.get("x-request-id"),
             ) from None
 
+    def check_stream(self, response: httpx.Response) -> None:
+        """Raise unless a successful answer is an event stream (an HTML page, say)."""
+        kind = response.headers.get("content-type", "").partition(";")[0].strip()
+        if kind != "text/event-stream":
+            raise InvalidResponseError(
+                f"The events endpoint answered {kind or 'no content type'}, not an event"
+                f" stream; is {self.api_url} a VM0 API server?",
+                status=response.status_code,
+                request_id=response.headers.get("x-request-id"),
+            )
+
     def status_error(self, response: httpx.Response) -> APIStatusError:
         """The exception for an error response, whatever its body looks like."""
         status = response.status_code
@@ -253,10 +320,7 @@ class BaseClient:
         message = fields.get("message")
         if not isinstance(message, str) or not message:
             path = response.request.url.path if response.request else ""
-            message = (
-                f"HTTP {status} from {path} that is not a VM0 API error"
-                + (" (the server failed; try again later)" if status >= 500 else "")
-            )
+            message = f"HTTP {status} from {path} that is not a VM0 API error"
         cls = error_class(status, fields.get("type"))
         kwargs: dict[str, Any] = {
             "status": status,
@@ -265,25 +329,32 @@ class BaseClient:
             "param": fields.get("param"),
             "request_id": response.headers.get("x-request-id"),
             "doc_url": fields.get("doc_url"),
+            "hint": cls.default_hint,
         }
         if issubclass(cls, RateLimitError):
             kwargs["retry_after"] = retry_after(response.headers)
         return cls(self.scrub(message), **kwargs)
 
-    def transport_error(self, request: Request, exc: Exception) -> APIConnectionError:
+    def request_error(self, request: Request, exc: Exception) -> VM0Error:
+        """Our error for an httpx request error. It quotes the httpx error's text but does not
+        chain it: that error holds the request, and so its Authorization header."""
         where = f"{request.method} {urlsplit(self.url_for(request)).path}"
         if isinstance(exc, httpx.TimeoutException):
-            return APITimeoutError(f"Timed out waiting for {self.api_url} ({where})")
+            return APITimeoutError(
+                f"Timed out waiting for {self.api_url} ({where}); try again, or give the client"
+                " a longer timeout=..."
+            )
+        detail = _USERINFO.sub("***@", self.scrub(str(exc)))
+        detail = f"{type(exc).__name__}" + (f": {detail}" if detail else "")
+        if isinstance(exc, httpx.DecodingError | httpx.TooManyRedirects):
+            return InvalidResponseError(
+                f"The answer to {where} could not be read ({detail}); is {self.api_url}"
+                " a VM0 API server?"
+            )
         return APIConnectionError(
-            f"Could not talk to the VM0 API at {self.api_url} ({where}): {type(exc).__name__}"
-            + (f": {exc}" if str(exc) else "")
+            f"Could not talk to the VM0 API at {self.api_url} ({where}): {detail}; check that"
+            " the server is running and the URL is right"
         )
-
-    def scrub(self, text: str) -> str:
-        """The text with the API key masked, should a server ever echo it."""
-        if self._key and self._key in text:
-            text = text.replace(self._key, config.mask_key(self._key))
-        return text
 
     # -- models -------------------------------------------------------------------------------
 

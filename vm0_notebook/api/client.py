@@ -132,14 +132,17 @@ class Client(BaseClient):
         attempt = 0
         while True:
             attempt += 1
+            failure: httpx.RequestError | None = None
             try:
                 if request.file is not None:
                     kwargs["content"] = _file_chunks(request)
                 response = self._http.request(**kwargs)
-            except httpx.TransportError as exc:
-                wait = self.retry.next_delay(request, attempt, error=exc)
+            except httpx.RequestError as exc:
+                failure = exc
+            if failure is not None:  # raised out here, so no error chains to httpx's
+                wait = self.retry.next_delay(request, attempt, error=failure)
                 if wait is None:
-                    raise self.transport_error(request, exc) from None
+                    raise self.request_error(request, failure)
                 time.sleep(wait)
                 continue
             wait = self.retry.next_delay(request, attempt, response=response)
@@ -152,6 +155,7 @@ class Client(BaseClient):
         attempt = 0
         while True:
             attempt += 1
+            failure: httpx.RequestError | None = None
             try:
                 with self._http.stream("GET", self.url_for(request), follow_redirects=True,
                                        headers=self.headers_for(self.url_for(request))) as resp:
@@ -164,10 +168,12 @@ class Client(BaseClient):
                             for chunk in resp.iter_bytes(_CHUNK):
                                 sink.write(chunk)
                         return sink.total
-            except httpx.TransportError as exc:
-                wait = self.retry.next_delay(request, attempt, error=exc)
+            except httpx.RequestError as exc:
+                failure = exc
+            if failure is not None:
+                wait = self.retry.next_delay(request, attempt, error=failure)
                 if wait is None:
-                    raise self.transport_error(request, exc) from None
+                    raise self.request_error(request, failure)
             time.sleep(wait)
 
     @contextmanager
@@ -180,6 +186,7 @@ class Client(BaseClient):
             if source.response.status_code >= 300:
                 source.response.read()
                 raise self.status_error(source.response)
+            self.check_stream(source.response)
             yield source
 
     def sleep(self, seconds: float) -> None:
@@ -301,14 +308,17 @@ class AsyncClient(BaseClient):
         attempt = 0
         while True:
             attempt += 1
+            failure: httpx.RequestError | None = None
             try:
                 if request.file is not None:
                     kwargs["content"] = _afile_chunks(request)
                 response = await self._http.request(**kwargs)
-            except httpx.TransportError as exc:
-                wait = self.retry.next_delay(request, attempt, error=exc)
+            except httpx.RequestError as exc:
+                failure = exc
+            if failure is not None:  # raised out here, so no error chains to httpx's
+                wait = self.retry.next_delay(request, attempt, error=failure)
                 if wait is None:
-                    raise self.transport_error(request, exc) from None
+                    raise self.request_error(request, failure)
                 await asyncio.sleep(wait)
                 continue
             wait = self.retry.next_delay(request, attempt, response=response)
@@ -321,6 +331,7 @@ class AsyncClient(BaseClient):
         attempt = 0
         while True:
             attempt += 1
+            failure: httpx.RequestError | None = None
             try:
                 url = self.url_for(request)
                 async with self._http.stream("GET", url, follow_redirects=True,
@@ -334,10 +345,12 @@ class AsyncClient(BaseClient):
                             async for chunk in resp.aiter_bytes(_CHUNK):
                                 sink.write(chunk)
                         return sink.total
-            except httpx.TransportError as exc:
-                wait = self.retry.next_delay(request, attempt, error=exc)
+            except httpx.RequestError as exc:
+                failure = exc
+            if failure is not None:
+                wait = self.retry.next_delay(request, attempt, error=failure)
                 if wait is None:
-                    raise self.transport_error(request, exc) from None
+                    raise self.request_error(request, failure)
             await asyncio.sleep(wait)
 
     @asynccontextmanager
@@ -352,6 +365,7 @@ class AsyncClient(BaseClient):
             if source.response.status_code >= 300:
                 await source.response.aread()
                 raise self.status_error(source.response)
+            self.check_stream(source.response)
             yield source
 
     async def sleep(self, seconds: float) -> None:

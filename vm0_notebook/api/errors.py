@@ -70,10 +70,12 @@ class APIStatusError(VM0Error):
     """The server answered with an error status (4xx/5xx).
 
     Attributes: ``status`` (HTTP status, None when raised before any request), ``type``,
-    ``code``, ``message``, ``param`` and ``request_id`` (the ``X-Request-Id`` header).
+    ``code``, ``message`` (the server's own words), ``param``, ``request_id`` (the
+    ``X-Request-Id`` header) and ``hint`` (what to do about it, shown after the message).
     """
 
     error_type = "api_error"
+    default_hint: str | None = None
 
     def __init__(
         self,
@@ -85,8 +87,10 @@ class APIStatusError(VM0Error):
         param: str | None = None,
         request_id: str | None = None,
         doc_url: str | None = None,
+        hint: str | None = None,
     ) -> None:
         super().__init__(message)
+        self.hint = hint
         self.status = status
         self.type = type or self.error_type
         self.code = code
@@ -95,7 +99,10 @@ class APIStatusError(VM0Error):
         self.doc_url = doc_url
 
     def __str__(self) -> str:
-        return self.message + (f" (request {self.request_id})" if self.request_id else "")
+        text = self.message
+        if self.hint and self.hint not in text:
+            text += f"; {self.hint}"
+        return text + (f" (request {self.request_id})" if self.request_id else "")
 
     def __repr__(self) -> str:
         return (
@@ -114,30 +121,35 @@ class AuthenticationError(APIStatusError):
     """401: the API key is missing, invalid, expired or revoked."""
 
     error_type = "authentication_error"
+    default_hint = "check the key (VM0_API_KEY or Client(api_key=...)) and the server URL"
 
 
 class AuthorizationError(APIStatusError):
     """403: the key may not do this (or a signed storage URL expired or was altered)."""
 
     error_type = "authorization_error"
+    default_hint = "use a key allowed to do this; a signed URL may have expired: fetch a new one"
 
 
 class NotFoundError(APIStatusError, LookupError):
     """404: no such agent, run, volume, artifact or version."""
 
     error_type = "not_found_error"
+    default_hint = "check the id or name"
 
 
 class ConflictError(APIStatusError):
     """409: a resource with that name already exists."""
 
     error_type = "conflict_error"
+    default_hint = "pick another name, or use the existing one"
 
 
 class RateLimitError(APIStatusError):
     """429: too many requests or too many concurrent runs; ``retry_after`` is in seconds."""
 
     error_type = "rate_limit_error"
+    default_hint = "wait a little and try again"
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
         super().__init__(message, **kw)
@@ -148,6 +160,7 @@ class InternalServerError(APIStatusError):
     """5xx: the server failed (``api_error``); retried automatically where safe."""
 
     error_type = "api_error"
+    default_hint = "the server failed; try again later"
 
 
 class InvalidResponseError(VM0Error):

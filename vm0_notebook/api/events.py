@@ -22,6 +22,7 @@ from urllib.parse import quote
 import httpx
 import httpx_sse
 
+from ._ops import Request
 from .errors import APIConnectionError, APIStatusError, InvalidResponseError
 from .models import FINAL_STATUSES, Event, LogEntry, iso
 
@@ -132,17 +133,24 @@ class _Tracker:
         self.failures += 1
         if isinstance(error, APIStatusError) and error.status not in _RETRY_STATUSES:
             raise error
-        if isinstance(error, InvalidResponseError):
-            raise error
+        if isinstance(error, httpx_sse.SSEError):
+            raise InvalidResponseError(
+                f"The events endpoint did not answer with an event stream: {error}"
+            )
+        if isinstance(error, httpx.RequestError) and not isinstance(error, httpx.TransportError):
+            raise client.request_error(Request("GET", self.path), error)
         if self.failures >= max(client.retry.attempts, 3):
             if isinstance(error, APIStatusError):
                 raise error
+            if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout):
+                raise client.request_error(Request("GET", self.path), error)  # no server there
             detail = f": {type(error).__name__}" if error is not None else ""
+            # not chained to httpx's error: that one holds the request and its Authorization
             raise APIConnectionError(
                 f"The event stream of run {self.run_id} kept dropping ({self.failures} tries"
                 f"{detail}); resume with runs.events({self.run_id!r}, "
                 f"last_event_id={self.last_seq})"
-            ) from error
+            )
         retry_after = getattr(error, "retry_after", None)
         # the first reconnect is immediate: a dropped stream is normal
         return 0.0 if self.failures == 1 and retry_after is None \
@@ -167,10 +175,6 @@ def event_from_log(entry: LogEntry) -> Event:
     return Event("output", data, entry.sequence)
 
 
-def _invalid_stream(exc: Exception) -> InvalidResponseError:
-    return InvalidResponseError(f"The events endpoint did not answer with an event stream: {exc}")
-
-
 def stream(
     client: Any, run_id: str, last_event_id: int | None = None, *, _observer: Observer | None = None
 ) -> Any:
@@ -189,10 +193,8 @@ def _sync(client: Any, t: _Tracker) -> Iterator[Event]:
                     yield from t.accept(sse)
                     if t.complete is not None:
                         break
-        except (httpx.TransportError, APIStatusError) as exc:
-            error = exc
-        except httpx_sse.SSEError as exc:
-            raise _invalid_stream(exc) from None
+        except (httpx.RequestError, APIStatusError) as exc:
+            error = exc  # judged by dropped(), out of this block, so nothing chains to it
         if t.complete is None:
             client.sleep(t.dropped(client, error))
     if t.needs_logs:
@@ -211,10 +213,8 @@ async def _async(client: Any, t: _Tracker) -> AsyncIterator[Event]:
                         yield event
                     if t.complete is not None:
                         break
-        except (httpx.TransportError, APIStatusError) as exc:
-            error = exc
-        except httpx_sse.SSEError as exc:
-            raise _invalid_stream(exc) from None
+        except (httpx.RequestError, APIStatusError) as exc:
+            error = exc  # judged by dropped(), out of this block, so nothing chains to it
         if t.complete is None:
             await client.sleep(t.dropped(client, error))
     if t.needs_logs:

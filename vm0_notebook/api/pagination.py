@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from ._base import blame_last_response
 from ._ops import Request
 from .errors import InvalidResponseError
 from .models import normalize
@@ -64,6 +65,16 @@ class _Pager(Generic[T]):
             params["cursor"] = cursor
         return replace(self._request, params=params)
 
+    def _read(self, page: Any, seen: int) -> tuple[str | None, list[T], bool]:
+        """One page: its next cursor, the items kept, and whether the limit is hit.
+        An off-contract page names the status and request id of the answer it came in."""
+        try:
+            items, cursor = split_page(page)
+            return (cursor, *self._take(items, seen))
+        except InvalidResponseError as exc:
+            blame_last_response(exc)
+            raise
+
     def _take(self, raw_items: list[Any], seen: int) -> tuple[list[T], bool]:
         """Items of one page that pass the client-side filter; True when the limit is hit."""
         out: list[T] = []
@@ -88,8 +99,8 @@ class Pager(_Pager[T]):
         seen = 0
         seen_cursors: set[str] = set()
         while True:
-            items, cursor = split_page(self._client.drive_one(self._page_request(cursor)))
-            taken, full = self._take(items, seen)
+            page = self._client.drive_one(self._page_request(cursor))
+            cursor, taken, full = self._read(page, seen)
             yield from taken
             seen += len(taken)
             if full or cursor is None or cursor in seen_cursors:
@@ -115,8 +126,8 @@ class AsyncPager(_Pager[T]):
         seen = 0
         seen_cursors: set[str] = set()
         while True:
-            items, cursor = split_page(await self._client.drive_one(self._page_request(cursor)))
-            taken, full = self._take(items, seen)
+            page = await self._client.drive_one(self._page_request(cursor))
+            cursor, taken, full = self._read(page, seen)
             for item in taken:
                 yield item
             seen += len(taken)

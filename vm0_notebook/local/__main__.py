@@ -18,11 +18,15 @@ import fcntl
 import os
 import secrets
 import signal
-import socket
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vm0_notebook.local import daemon
+from vm0_notebook.local.serving import listen, uvicorn_server
+
+if TYPE_CHECKING:
+    import socket
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -82,7 +86,7 @@ def serve(args: argparse.Namespace, data_dir: Path) -> int:
         return 1
     token = args.token or "vm0_local_" + secrets.token_hex(16)
     try:
-        sock = _listen(args.host, args.port)
+        sock = listen(args.host, args.port)
     except OSError as exc:
         print(f"vm0-local: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
@@ -96,38 +100,16 @@ def serve(args: argparse.Namespace, data_dir: Path) -> int:
     return 0
 
 
-def _listen(host: str, port: int) -> socket.socket:
-    """A listening TCP socket. Its protocol is named explicitly: asyncio sets TCP_NODELAY only
-    on sockets whose ``proto`` is IPPROTO_TCP, and without it every small keep-alive response
-    waits ~40 ms for a delayed ACK (Nagle)."""
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
-    )[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(2048)
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
 async def _serve(
     sock: socket.socket, url: str, token: str, data_dir: Path, args: argparse.Namespace
 ) -> None:
-    import uvicorn
-
     from vm0_notebook.local.app import DEFAULT_HEARTBEAT_S, create_app
 
     app = create_app(
         data_dir, token, max_concurrent=args.max_concurrent_runs, sandbox=args.sandbox,
         heartbeat_s=args.heartbeat or DEFAULT_HEARTBEAT_S,
     )
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
-                            timeout_graceful_shutdown=5)
-    server = uvicorn.Server(config)
+    server = uvicorn_server(app)
     # uvicorn re-raises the signal that stopped it once it is done; these make that a no-op,
     # so the clean-up (server.json, the lock) still runs and the exit status is 0.
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -4,12 +4,15 @@
     # serve it with uvicorn; __main__.py does that
 
 Start-up opens the database, creates the built-in agents that are missing, marks runs left
-pending or running by a server that died as failed, and starts the runner. Shut-down stops
-every agent process and marks what was still queued as failed.
+pending or running by a server that died as failed, and starts the runner. Shut-down
+(:meth:`LocalServer.stop_runs`) stops every agent process and marks what was still queued as
+failed; :mod:`vm0_notebook.local.serving` calls it before uvicorn drains its connections, so
+open event streams end with their ``complete``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -75,10 +78,32 @@ class LocalServer:
     sandbox_choice: str | None = None
     heartbeat_s: float = DEFAULT_HEARTBEAT_S
     runner: RunnerAPI = field(init=False)
+    _stopping: asyncio.Future[None] | None = field(default=None, init=False, repr=False)
 
     @property
     def sandbox(self) -> str:
         return self.runner.sandbox
+
+    @property
+    def stopping(self) -> bool:
+        """True once :meth:`stop_runs` has begun: no new run is accepted."""
+        return self._stopping is not None
+
+    async def stop_runs(self) -> None:
+        """Stop every agent and fail every queued run, once, however often it is called.
+
+        Every run is final afterwards, so every open event stream has had its ``complete``
+        and ends by itself: the server can then close its connections cleanly.
+        """
+        if self._stopping is None:
+            self._stopping = asyncio.ensure_future(self._stop_runs())
+        await asyncio.shield(self._stopping)
+
+    async def _stop_runs(self) -> None:
+        await self.runner.shutdown()
+        for run_id in self.host.fail_interrupted():
+            logger.warning("run %s was still queued when the server stopped: marked failed",
+                           run_id)
 
 
 def create_app(
@@ -116,8 +141,7 @@ def create_app(
         try:
             yield
         finally:
-            await server.runner.shutdown()
-            server.host.fail_interrupted()
+            await server.stop_runs()
             server.records.flush()
             db.close()
 

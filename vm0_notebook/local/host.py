@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from vm0_notebook.local.agents_store import parse_memory
 from vm0_notebook.local.broker import Frame, end_frames, status_frame
 from vm0_notebook.local.http import new_id
+from vm0_notebook.local.output import AgentOutput, Masker
 from vm0_notebook.local.runs_store import INTERRUPTED
 from vm0_notebook.local.spec import FinalStatus, LogLevel, LogType, MetricSample, RunSpec
 
@@ -145,11 +146,9 @@ class Host:
         for run in self.runs.active():
             run_id = run["id"]
             error = f"{INTERRUPTED} (it was {run['status']}); create it again to retry"
-            self.output(run_id, "result", {
-                "type": "result", "subtype": "error", "is_error": True, "result": error,
-                "duration_ms": 0, "num_turns": 0, "total_cost_usd": 0.0,
-                "usage": {"input_tokens": 0, "output_tokens": 0},
-            })
+            result = AgentOutput(self, run_id, Masker(())).result_event(
+                is_error=True, error=error, duration_ms=0, session_id=run["session_id"])
+            self.output(run_id, "result", result)
             self.log(run_id, "system", "error", error)
             self.records.flush()
             self.runs.mark_finished(run_id, "failed", error, error, None, None, None)

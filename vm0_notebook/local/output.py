@@ -203,7 +203,10 @@ class AgentOutput:
     def result_event(
         self, *, is_error: bool, error: str | None, duration_ms: int, session_id: str | None
     ) -> dict[str, Any]:
-        """A ``result`` event for an agent that printed none, shaped like Claude Code's."""
+        """A ``result`` event for an agent that printed none, shaped like Claude Code's.
+
+        It has no ``total_cost_usd`` and no ``usage``: a local process reports neither, and a
+        made-up zero would read as a real figure."""
         if is_error:
             text = error or "The run failed"
         elif self._plain:
@@ -219,8 +222,6 @@ class AgentOutput:
             "result": self.masker.text(text),
             "duration_ms": duration_ms,
             "num_turns": self.turns,
-            "total_cost_usd": 0.0,
-            "usage": {"input_tokens": 0, "output_tokens": 0},
         }
         if session_id:
             event["session_id"] = session_id

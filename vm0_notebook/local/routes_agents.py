@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from starlette.routing import Route
 
 from vm0_notebook.local.agents_store import agent_json, version_json
-from vm0_notebook.local.http import field, json_body, no_content, ok, page, page_args
+from vm0_notebook.local.http import check_name, field, json_body, no_content, ok, page, page_args
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -25,6 +25,7 @@ async def list_agents(request: Request) -> Response:
     where, params = ["1 = 1"], []
     name = request.query_params.get("name")
     if name:
+        check_name(name)
         where.append("name = ?")
         params.append(name)
     if cursor:

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 REPLAY_PAGE = 1000
 SEND_TIMEOUT_S = 60.0
+# Covers the runner's own shut-down wait (runner._SHUTDOWN_S) plus the connections' drain.
+SHUTDOWN_GRACE_S = 25.0
 # How many ready frames one write may carry.
 BATCH = 512
 
@@ -76,6 +78,9 @@ async def run_events(request: Request) -> Response:
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         # A client that stops reading but keeps the connection is dropped (it can resume).
         send_timeout=SEND_TIMEOUT_S,
+        # When the server stops, its runs stop first (serving.py) and each stream ends by
+        # itself after ``complete``: cut it only if that takes longer than this.
+        shutdown_grace_period=SHUTDOWN_GRACE_S,
     )
 
 

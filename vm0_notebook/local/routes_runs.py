@@ -99,6 +99,8 @@ class _Plan:
     def _agent(self, body: dict[str, Any]) -> tuple[sqlite3.Row, sqlite3.Row | None]:
         """The agent, and the session or checkpoint the run continues from (if any)."""
         agent_ref = field(body, "agent", str)
+        if agent_ref:
+            check_name(agent_ref, "agent")  # a name; an id goes in agent_id
         agent_id = field(body, "agent_id", str)
         session_id = field(body, "session_id", str)
         checkpoint_id = field(body, "checkpoint_id", str)
@@ -184,6 +186,9 @@ async def create_run(request: Request) -> Response:
         if existing is not None:
             return ok(run_json(existing), 202)
     plan = _Plan(server, await json_body(request))
+    if server.stopping:  # checked with no await before submit: nothing is left half-made
+        raise ApiError("api_error", "internal_error",
+                       "The local server is shutting down; start it again and retry")
     run, session = plan.rows()
     row = server.runs.insert(run, session, key)
     if row["id"] == run["id"]:

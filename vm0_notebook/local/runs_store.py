@@ -163,13 +163,16 @@ class RunStore:
                 )
             else:
                 busy = c.execute(
-                    "SELECT id FROM runs WHERE session_id = ? AND status IN (?, ?) LIMIT 1",
-                    (run["session_id"], *ACTIVE),
+                    "SELECT id, status FROM runs WHERE session_id = ? AND status IN (?, ?)"
+                    " LIMIT 1", (run["session_id"], *ACTIVE),
                 ).fetchone()
                 if busy is not None:
                     raise invalid(
-                        f"Session '{run['session_id']}' is busy with run '{busy[0]}': wait for it"
-                        " to finish or cancel it", "session_id", "invalid_state",
+                        f"Session '{run['session_id']}' is busy: run '{busy[0]}' is "
+                        f"{busy[1]} and a session runs one run at a time. Wait for it to end "
+                        f"or cancel it (POST /v1/runs/{busy[0]}/cancel), then try again; or "
+                        "start a new session (leave out session_id)",
+                        "session_id", "invalid_state",
                     )
                 c.execute(
                     "UPDATE sessions SET artifact_name = ?, volumes = ?, updated_at = ?"

@@ -110,7 +110,7 @@ def launch(spec: RunSpec, sandbox: SandboxKind) -> Launch:
     The environment is exactly ``spec.env``: it reaches the agent through the process
     environment, never on a command line where ``ps`` would show secrets.
     """
-    preexec = functools.partial(_child_setup, _rlimits(spec))
+    preexec = functools.partial(_child_setup, _rlimits(spec), _prctl())
     env = {k: v for k, v in spec.env.items() if len(f"{k}={v}".encode()) < _MAX_ENV_STRING}
     dropped = tuple(k for k in spec.env if k not in env)
     if sandbox == "bubblewrap":
@@ -150,7 +150,8 @@ def bwrap_argv(spec: RunSpec, bwrap: str = "bwrap") -> list[str]:
     return args
 
 
-def _python_paths() -> list[str]:
+@functools.cache  # fixed for the server's life; looked up once, not on every run
+def _python_paths() -> tuple[str, ...]:
     """Folders the agent's Python needs: the interpreter's prefixes, site-packages, this package."""
     import vm0_notebook
 
@@ -159,7 +160,7 @@ def _python_paths() -> list[str]:
     candidates += [p for p in sys.path if p.endswith(("site-packages", "dist-packages"))]
     # An editable install imports from the source tree: bind only the package, not the tree.
     candidates.append(os.path.dirname(vm0_notebook.__file__))
-    return _outermost(os.path.realpath(p) for p in candidates if p and os.path.isdir(p))
+    return tuple(_outermost(os.path.realpath(p) for p in candidates if p and os.path.isdir(p)))
 
 
 def _outermost(paths: Iterable[str]) -> list[str]:
@@ -185,17 +186,28 @@ def _rlimits(spec: RunSpec) -> list[tuple[int, int]]:
     return limits
 
 
-def _child_setup(limits: list[tuple[int, int]]) -> None:
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    """libc's ``prctl``, looked up once here: done in every child, loading ctypes would double
+    the time the server's event loop waits for each agent's exec."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+def _child_setup(limits: list[tuple[int, int]], prctl: Callable[..., int] | None) -> None:
     """Runs in the child between fork and exec: lower its limits, tie its life to ours."""
     import resource
 
-    if sys.platform.startswith("linux"):
+    if prctl is not None:
         # PR_SET_PDEATHSIG: a killed server must not leave agents running (bwrap does the
         # same for the sandbox with --die-with-parent).
-        import ctypes
-
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+        prctl(1, signal.SIGKILL)
     # The address-space limit goes last: this child is still a copy of the server, whose
     # address space may already be larger, so nothing may need new memory after it.
     for which, value in sorted(limits, key=lambda limit: limit[0] == resource.RLIMIT_AS):

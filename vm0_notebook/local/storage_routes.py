@@ -117,6 +117,7 @@ class StorageRoutes:
         limit, cursor = page_args(request)
         sql, args = STORAGE_SELECT + "WHERE s.kind = ?", [kind]
         if name := request.query_params.get("name"):
+            check_name(name)
             sql, args = sql + " AND s.name = ?", [*args, name]
         if position := _keyset(cursor, str, str):
             sql, args = sql + " AND (s.created_at, s.id) < (?, ?)", [*args, *position]

@@ -4,7 +4,7 @@
     for event in run.stream():
         view.add(render_run_event(event))
         view.refresh()            # publishes only when an update is due
-    view.finish(run)              # the summary, always published
+    view.finish(run, card=True)   # the summary, always published
 
 However fast events arrive, the area is redrawn at most ``max_updates_per_second`` times a
 second (ipykernel pays about a quarter of a millisecond per display message, so redrawing on
@@ -12,22 +12,30 @@ every event freezes a cell). The view keeps a bounded tail of lines and says how
 ones are hidden; ``run.logs()`` keeps every line and ``run.output`` the final text. Each update
 is a bundle with ``text/plain`` (papermill, nbconvert) and ``text/html`` (notebook frontends);
 in a terminal, :class:`TerminalView` prints new lines instead of redrawing.
-Everything shown passes through the kernel's :class:`~.masking.SecretMasker`.
+Everything shown passes through the kernel's :class:`~.masking.SecretMasker`, at drawing time:
+only the lines on screen are masked, not each of the thousands that scroll past unseen.
+
+The summary and the Run's card (the cell's value) do not repeat each other: after a completed
+run the summary is the next commands and the card is the reference (versions, session,
+checkpoint); when the run did not complete there is no card, so the summary names what it used.
 """
 
 from __future__ import annotations
 
 import html
+import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from ..cards import STATUS_COLORS, VERSION_CHARS, format_duration
 from .masking import SecretMasker
-from .render import Line, shorten
+from .render import Line, error_line
+
+__all__ = ["LiveView", "TerminalView", "error_line", "ipython_publisher", "summary_lines"]
 
 Bundle = dict[str, str]
 Publisher = Callable[[Bundle, str, bool], None]
@@ -70,7 +78,7 @@ class LiveView:
         publish: Publisher = ipython_publisher,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._masker = masker or SecretMasker()
+        self._masker = masker if masker is not None else SecretMasker()
         self.agent = self._masker.mask(agent or "-")
         self.run_id = self._masker.mask(run_id)
         self.status = "pending"
@@ -88,15 +96,17 @@ class LiveView:
         self._last = float("-inf")
         self._dirty = True
         self._display_id = uuid.uuid4().hex
+        # lines may come from a thread reading the stream while the cell's thread draws
+        self._lock = threading.Lock()
 
     # -- feeding ------------------------------------------------------------------------------
 
-    def add(self, lines: Iterable[Line]) -> None:
-        """Append rendered lines (masked here, once) to the tail."""
-        mask = self._masker.mask
-        for line in lines:
-            self._tail.append(Line(mask(line.text), line.kind))
-            self.total += 1
+    def add(self, lines: Sequence[Line]) -> None:
+        """Append rendered lines to the tail (they are masked when drawn); thread-safe."""
+        if lines:
+            with self._lock:
+                self._tail.extend(lines)
+                self.total += len(lines)
             self._dirty = True
 
     def note(self, text: str, kind: str = "info") -> None:
@@ -133,13 +143,17 @@ class LiveView:
         self.updates += 1
         return True
 
-    def finish(self, run: Any) -> None:
-        """Show the final summary of ``run`` (a finished or detached ``Run``) at once."""
+    def finish(self, run: Any, *, card: bool = False) -> None:
+        """Show the final summary of ``run`` (a finished or detached ``Run``) at once.
+
+        ``card``: the Run's card is shown right below (the cell's value), so the summary leaves
+        the reference facts to it.
+        """
         self.set_status(getattr(run, "status", None))
         ms = getattr(run, "execution_time_ms", None)
         self._duration = ms / 1000 if isinstance(ms, int | float) else self.elapsed()
         mask = self._masker.mask
-        lines = summary_lines(run, self.handle)
+        lines = summary_lines(run, self.handle, card=card)
         self.summary = [Line(mask(line.text), line.kind) for line in lines]
         self.refresh(force=True)
 
@@ -157,9 +171,17 @@ class LiveView:
         """``agent · run id · status · elapsed``."""
         return f"{self.agent} · {self.run_id} · {self.status} · {format_duration(self.elapsed())}"
 
-    def hidden_note(self) -> str | None:
+    def shown(self) -> tuple[int, list[Line]]:
+        """How many lines came so far, and the tail as it is drawn (secrets masked)."""
+        with self._lock:
+            total, tail = self.total, list(self._tail)
+        mask = self._masker.mask
+        return total, [Line(mask(text), kind) for text, kind in tail]
+
+    def hidden_note(self, shown: tuple[int, list[Line]] | None = None) -> str | None:
         """What the tail leaves out, and where to find it; None when nothing is hidden."""
-        hidden = self.total - len(self._tail)
+        total, lines = self.shown() if shown is None else shown
+        hidden = total - len(lines)
         if hidden <= 0:
             return None
         return (
@@ -167,20 +189,22 @@ class LiveView:
             f"{self.handle}.output has the final text and {self.handle}.logs() every line"
         )
 
-    def text(self) -> str:
+    def text(self, shown: tuple[int, list[Line]] | None = None) -> str:
         """The view as plain text."""
+        shown = self.shown() if shown is None else shown
         out = [self.header()]
-        note = self.hidden_note()
+        note = self.hidden_note(shown)
         if note:
             out.append(note)
-        out.extend(line.text for line in self._tail)
+        out.extend(line.text for line in shown[1])
         if self.summary:
             out.append("")
             out.extend(line.text for line in self.summary)
         return "\n".join(out)
 
-    def html(self) -> str:
+    def html(self, shown: tuple[int, list[Line]] | None = None) -> str:
         """The view as HTML (header, scrolling tail, summary)."""
+        shown = self.shown() if shown is None else shown
         colour = STATUS_COLORS.get(self.status, STATUS_COLORS["pending"])
         esc = html.escape
         parts = [
@@ -190,13 +214,13 @@ class LiveView:
             f' · <span style="color:{colour}">{esc(self.status)}</span>'
             f" · {esc(format_duration(self.elapsed()))}</div>",
         ]
-        note = self.hidden_note()
+        note = self.hidden_note(shown)
         if note:
             parts.append(f'<div style="opacity:0.7">{esc(note)}</div>')
-        if self._tail:
+        if shown[1]:
             parts.append(
                 '<pre style="margin:2px 0;max-height:24em;overflow:auto;white-space:pre-wrap">'
-                + "\n".join(_html_line(line) for line in self._tail)
+                + "\n".join(_html_line(line) for line in shown[1])
                 + "</pre>"
             )
         if self.summary:
@@ -208,7 +232,8 @@ class LiveView:
 
     def bundle(self) -> Bundle:
         """The display bundle: plain text and HTML."""
-        return {"text/plain": self.text(), "text/html": self.html()}
+        shown = self.shown()
+        return {"text/plain": self.text(shown), "text/html": self.html(shown)}
 
 
 def _html_line(line: Line) -> str:
@@ -217,21 +242,32 @@ def _html_line(line: Line) -> str:
     return f'<span style="{style}">{text}</span>' if style else text
 
 
-def summary_lines(run: Any, handle: str = "run") -> list[Line]:
-    """What a finished run did and used, and what to type next."""
+def summary_lines(run: Any, handle: str = "run", *, card: bool = False) -> list[Line]:
+    """The end of a live view: what ``run`` used, and what to type next.
+
+    The header above already says the status and the duration, and the cell's error (for a run
+    that did not complete) says what went wrong and how to look into it. ``card``: the Run's
+    card follows (a completed run is the cell's value) and names the versions, session and
+    checkpoint, so only the next commands are left to say here.
+    """
     status = getattr(run, "status", None) or "-"
-    ms = getattr(run, "execution_time_ms", None)
-    first = [status]
-    if isinstance(ms, int | float):
-        first.append(f"in {format_duration(ms / 1000)}")
-    if getattr(run, "session_id", None):
-        first.append(f"· session {run.session_id}")
-    if getattr(run, "checkpoint_id", None):
-        first.append(f"· checkpoint {run.checkpoint_id}")
-    kind = "result" if status == "completed" else "error" if status in _FAILED else "info"
-    lines = [Line(" ".join(first), kind)]
-    if getattr(run, "error", None):
-        lines.append(Line(f"error: {error_line(run.error)}", "error"))
+    run_id = getattr(run, "id", "RUN")
+    if card:
+        steps = [f"%vm0 logs {run_id}", f'{handle}.follow_up("...")']
+        if getattr(run, "artifact_name", None):
+            steps.append(f"{handle}.artifact()")
+        return [Line("next: " + "  ·  ".join(steps), "info")]
+    lines = []
+    where = [
+        f"{label} {value}"
+        for label, value in (
+            ("session", getattr(run, "session_id", None)),
+            ("checkpoint", getattr(run, "checkpoint_id", None)),
+        )
+        if value
+    ]
+    if where:
+        lines.append(Line(" · ".join(where), "info"))
     used = []
     if getattr(run, "agent_version", None):
         used.append(f"agent version {run.agent_version}")
@@ -242,23 +278,9 @@ def summary_lines(run: Any, handle: str = "run") -> list[Line]:
         used.append(f"artifact {run.artifact_name}" + (f"@{_short(version)}" if version else ""))
     if used:
         lines.append(Line("used: " + " · ".join(used), "info"))
-    run_id = getattr(run, "id", "RUN")
-    if status in ("pending", "running"):
-        lines.append(Line(f"next: %vm0 attach {run_id}  ·  %vm0 cancel {run_id}", "info"))
-    else:
-        lines.append(
-            Line(f'next: %vm0 logs {run_id}  ·  {handle}.follow_up("...")', "info")
-        )
+    if status == "completed":  # shown without its card (a terminal, or the summary alone)
+        lines.append(Line(f'next: %vm0 logs {run_id}  ·  {handle}.follow_up("...")', "info"))
     return lines
-
-
-_FAILED = frozenset({"failed", "timeout", "cancelled"})
-
-
-def error_line(error: str) -> str:
-    """A run's error on one line: its last line (where a traceback says what went wrong)."""
-    lines = [line for line in str(error).splitlines() if line.strip()]
-    return shorten(lines[-1] if lines else str(error), 300)
 
 
 def _short(version: Any) -> str:
@@ -279,18 +301,23 @@ class TerminalView(LiveView):
         self._printed = 0
         self._summary_printed = False
 
+    def bundle(self) -> Bundle:
+        """Nothing to redraw in a terminal: each update prints the new lines instead."""
+        return {}
+
     def _print(self, bundle: Bundle, display_id: str, update: bool) -> None:
         out = [] if update else [self.header()]
-        new = self.total - self._printed
-        shown = min(new, len(self._tail))
+        total, lines = self.shown()
+        new = total - self._printed
+        shown = min(new, len(lines))
         if new > shown:
             out.append(
                 f"… {new - shown:,} line{'s' if new - shown != 1 else ''} skipped; "
                 f"{self.handle}.output has the final text and {self.handle}.logs() every line"
             )
         if shown:
-            out.extend(line.text for line in list(self._tail)[-shown:])
-        self._printed = self.total
+            out.extend(line.text for line in lines[-shown:])
+        self._printed = total
         if self.summary and not self._summary_printed:
             self._summary_printed = True
             out.append("")

@@ -68,6 +68,10 @@ class VM0Magics(Magics, Configurable):
     @property
     def client(self) -> Any:
         """The ``vm0_notebook.Client`` of this kernel, created (and announced) on first use."""
+        return self._connect(announce=True)
+
+    def _connect(self, *, announce: bool) -> Any:
+        """The client, created on first use; ``announce`` says once where it is connected."""
         if self._client is None:
             from ..api.client import Client
 
@@ -75,10 +79,13 @@ class VM0Magics(Magics, Configurable):
                 client = Client()
                 where = describe_connection(client)  # may start the local server
             except Exception as exc:  # a bad VM0_API_URL, a local server that cannot start
-                raise MagicError(f"cannot connect: {self.masker.mask(str(exc))}") from None
-            # the client keeps its key private; it is masked in everything shown here
-            self.masker.add(getattr(client, "_key", None))
-            print(f"vm0: connected to {where}")
+                # one line: a local server's start failure goes on with its log's tail
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise MagicError(f"cannot connect: {self.masker.mask(first)}") from None
+            for value in client.secret_values():  # the API key: masked in all shown here
+                self.masker.add(value)
+            if announce:
+                print(f"vm0: connected to {where}")
             self._client = client
         return self._client
 
@@ -101,13 +108,16 @@ class VM0Magics(Magics, Configurable):
         try:
             args = _parse(command, rest)
         except UsageError as exc:  # from argparse: unknown option, missing argument...
-            raise MagicError(f"{exc}; see %vm0?") from None
+            raise MagicError(self.masker.mask(f"{exc}; see %vm0?")) from None
         from ..api.errors import VM0Error
 
         try:
-            return command(self, args, cell)
+            result = command(self, args, cell)
         except VM0Error as exc:
             raise MagicError(self.masker.mask(str(exc))) from None
+        if type(result).__name__ == "DataFrame":  # runs, logs, metrics, agents... listings
+            result = self.masker.mask_frame(result)
+        return result
 
     # -- run and attach -----------------------------------------------------------------------
 
@@ -230,7 +240,8 @@ class VM0Magics(Magics, Configurable):
         timeout: float | None = None,
     ) -> Any:
         """Stream ``run`` into a live view; the Run, or RunFailed when it did not complete."""
-        from .live import LiveView, TerminalView, error_line
+        from .live import LiveView, TerminalView
+        from .render import error_line
         from .watch import watch
 
         options: dict[str, Any] = dict(
@@ -247,7 +258,8 @@ class VM0Magics(Magics, Configurable):
         outcome = watch(run, view, on_interrupt=on_interrupt, timeout=timeout)  # type: ignore[arg-type]
         with contextlib.suppress(Exception):  # the summary can do with what the stream said
             run.refresh()
-        view.finish(run)
+        # a completed run is the cell's value: its card follows, and the summary defers to it
+        view.finish(run, card=outcome.how == "finished" and run.ok)
         if var:
             self.shell.user_ns[var] = run
         mask = self.masker.mask
@@ -336,13 +348,30 @@ class VM0Magics(Magics, Configurable):
     @argument("dir", metavar="DIR", help="the local folder to upload")
     @argument("volume", metavar="VOLUME", help="the volume name (created if missing)")
     @argument("-m", "--message", metavar="MSG", help="a note stored with the version")
-    def _push(self, args: Any, cell: str | None) -> Any:
+    @argument("-o", "--output", dest="out", metavar="VAR", help="bind the new Version to VAR")
+    def _push(self, args: Any, cell: str | None) -> None:
         """Upload a folder as a new version of a volume (unchanged files are not sent again)."""
+        from ..api.errors import NotFoundError
+        from ..cards import VERSION_CHARS
+
         if not os.path.isdir(args.dir):
             raise MagicError(f"{args.dir!r} is not a folder")
-        version = self.client.volumes.push(args.dir, args.volume, message=args.message)
-        print(f"{args.volume}@{version.id[:12]}: {version.file_count or 0} files")
-        return version
+        volumes = self.client.volumes
+        try:
+            before = volumes.get(args.volume).current_version_id
+        except NotFoundError:  # push creates it
+            before = None
+        version = volumes.push(args.dir, args.volume, message=args.message)
+        if args.out:
+            self.shell.user_ns[args.out] = version
+        files = version.file_count or 0
+        change = (
+            "unchanged" if version.id == before else "new version" if before else "new volume"
+        )
+        print(
+            f"{args.volume}@{version.id[:VERSION_CHARS]} · {files} file{'s' if files != 1 else ''}"
+            f" · {_size(version.size or 0)} · {change}"
+        )
 
     @magic_arguments("vm0 mount")
     @argument("kind", choices=("volume", "artifact"), help="volume or artifact")
@@ -363,38 +392,60 @@ class VM0Magics(Magics, Configurable):
     @magic_arguments("vm0 launcher")
     def _launcher(self, args: Any, cell: str | None) -> Any:
         """A form to pick an agent, write a prompt and start a run."""
-        return _widget("RunLauncher", self.client)
+        from .widgets import RunLauncher
+
+        return RunLauncher(
+            self.client, masker=self.masker, tail_lines=self.tail_lines,
+            max_updates_per_second=self.max_updates_per_second,
+        )
 
     @magic_arguments("vm0 browser")
     def _browser(self, args: Any, cell: str | None) -> Any:
         """A table of recent runs to select, inspect and cancel."""
-        return _widget("RunsBrowser", self.client)
+        from .widgets import RunsBrowser
+
+        return RunsBrowser(self.client, masker=self.masker)
 
     @magic_arguments("vm0 local")
     @argument("action", choices=("status", "start", "stop"), help="status, start or stop")
     def _local(self, args: Any, cell: str | None) -> None:
-        """The embedded local server: is it running, start it, stop it."""
+        """The embedded local server (data in $VM0_LOCAL_DIR): is it running, start it, stop it.
+
+        The server runs in the background, so runs outlive a kernel restart.
+        """
         from ..local import daemon
 
         if args.action == "start":
-            url, _token = daemon.ensure_server()
-            print(f"local server running at {url}")
+            try:
+                daemon.ensure_server()
+            except RuntimeError as exc:  # its message ends with the server log's tail
+                raise MagicError(str(exc).splitlines()[0]) from None
         elif args.action == "stop":
-            stopped = daemon.stop_server()
-            print("local server stopped" if stopped else "local server was not running")
-            self._client = None
-        else:
             info = daemon.server_status()
-            print(f"local server running at {info['url']}" if info else "local server not running")
+            if not daemon.stop_server():
+                print("local server not running")
+                return
+            print(f"local server stopped (it was at {info['url'] if info else '?'})")
+            if info and self._client is not None and self._client.api_url == info["url"]:
+                self._client = None  # the next command connects (and starts one) again
+            return
+        info = daemon.server_status()
+        if info is None:
+            print("local server not running")
+            return
+        print(
+            f"local server running at {info['url']} (pid {info['pid']}, "
+            f"sandbox {info.get('sandbox') or 'none'}, data in {info['data_dir']})"
+        )
+        if os.environ.get("VM0_API_URL") or os.environ.get("VM0_API_KEY"):
+            print("this kernel uses VM0_API_URL / VM0_API_KEY, not the local server")
 
     @magic_arguments("vm0 config")
     def _config(self, args: Any, cell: str | None) -> None:
         """Where this kernel is connected, and the display options."""
-        client = self.client
+        client = self._connect(announce=False)  # said here, not twice
         print(f"connected to: {describe_connection(client)}")
-        from ..config import mask_key
-
-        print(f"API key: {mask_key(getattr(client, '_key', None))}")
+        print(f"API key: {client.masked_key}")
         print(f"secrets masked in output: {len(self.masker)} value(s)")
         for name in ("tail_lines", "max_updates_per_second"):
             print(f"%config VM0Magics.{name} = {getattr(self, name)!r}")
@@ -427,12 +478,15 @@ class VM0Magics(Magics, Configurable):
                 pass
 
 
-def _widget(name: str, client: Any) -> Any:
-    try:
-        from . import widgets
-    except ImportError:
-        raise MagicError(f"the {name} widget is not part of this installation") from None
-    return getattr(widgets, name)(client)
+def _size(size: int) -> str:
+    """``5046`` -> ``4.9 KiB``."""
+    if size < 1024:
+        return f"{size} B"
+    value, units = size / 1024, ["KiB", "MiB", "GiB"]
+    while value >= 1024 and len(units) > 1:
+        value /= 1024
+        units.pop(0)
+    return f"{value:.1f} {units[0]}"
 
 
 def describe_connection(client: Any) -> str:

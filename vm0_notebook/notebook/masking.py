@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 MASK = "***"
 
@@ -52,3 +53,43 @@ class SecretMasker:
         if self._pattern is None or not text:
             return text
         return self._pattern.sub(MASK, text)
+
+    def mask_frame(self, frame: Any) -> Any:
+        """A pandas DataFrame with secrets masked in its text columns (and a text index).
+
+        A cell that is not a string (a dict of metadata, a list) but shows a secret when
+        printed becomes its masked text. ``frame`` is left as it was; a copy is returned when
+        something had to change.
+
+            >>> masker.mask_frame(run.logs())  # doctest: +SKIP
+        """
+        if self._pattern is None:
+            return frame
+        from pandas.api.types import is_string_dtype
+
+        def textual(dtype: Any) -> bool:
+            return dtype.kind == "O" or is_string_dtype(dtype)
+
+        out = None
+        for position in range(frame.shape[1]):
+            values = frame.iloc[:, position]
+            if not textual(values.dtype):
+                continue
+            masked = values.map(self._mask_value, na_action="ignore")
+            if not masked.equals(values):
+                out = frame.copy() if out is None else out
+                out.isetitem(position, masked.astype(values.dtype))
+        index = frame.index
+        if textual(index.dtype):
+            masked_index = index.map(self._mask_value)
+            if not masked_index.equals(index):
+                out = frame.copy() if out is None else out
+                out.index = masked_index
+        return frame if out is None else out
+
+    def _mask_value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.mask(value)
+        text = str(value)
+        masked = self.mask(text)
+        return value if masked == text else masked

@@ -13,8 +13,7 @@ including shapes this module does not know, shows as compact JSON: a renderer ne
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 Kind = Literal["text", "tool", "ok", "error", "result", "info"]
 
@@ -27,8 +26,8 @@ TEXT_LINE_CHARS = 2000
 _TOOL_KEYS = ("command", "file_path", "path", "pattern", "url", "query", "prompt", "description")
 
 
-@dataclass(frozen=True, slots=True)
-class Line:
+# A named tuple, not a dataclass: one is made per event, and a tuple is several times cheaper.
+class Line(NamedTuple):
     """One rendered line; ``kind`` lets HTML give errors and results their colour."""
 
     text: str
@@ -39,6 +38,12 @@ def shorten(text: str, limit: int = EXCERPT_CHARS) -> str:
     """``text`` on one line (whitespace runs collapsed), cut to ``limit`` characters with '…'."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def error_line(error: str) -> str:
+    """An error on one line: its last line (where a traceback says what went wrong)."""
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    return shorten(lines[-1] if lines else str(error), 300)
 
 
 def compact_json(value: Any, limit: int = EXCERPT_CHARS) -> str:
@@ -144,19 +149,21 @@ def _result(event: dict[str, Any]) -> Line:
     parts = []
     if isinstance(event.get("duration_ms"), int | float):
         parts.append(f"{event['duration_ms'] / 1000:.1f} s")
-    if isinstance(event.get("total_cost_usd"), int | float):
-        parts.append(f"${event['total_cost_usd']:.4f}")
-    if isinstance(event.get("num_turns"), int):
+    # cost and tokens only when the agent reported some: a local command has neither
+    cost = event.get("total_cost_usd")
+    if isinstance(cost, int | float) and cost > 0:
+        parts.append(f"${cost:.4f}")
+    if isinstance(event.get("num_turns"), int) and event["num_turns"] > 0:
         parts.append(f"{event['num_turns']} turn{'s' if event['num_turns'] != 1 else ''}")
     usage = event.get("usage")
     if isinstance(usage, dict):
         tokens_in, tokens_out = usage.get("input_tokens"), usage.get("output_tokens")
-        if isinstance(tokens_in, int) and isinstance(tokens_out, int):
+        if isinstance(tokens_in, int) and isinstance(tokens_out, int) and tokens_in + tokens_out:
             parts.append(f"{tokens_in:,} in / {tokens_out:,} out tokens")
     head = "✗ failed" if failed else "✓ done"
     text = head + (" · " + " · ".join(parts) if parts else "")
-    if failed and isinstance(event.get("result"), str) and event["result"]:
-        text += ": " + shorten(event["result"])
+    if failed and isinstance(event.get("result"), str) and event["result"].strip():
+        text += ": " + error_line(event["result"])
     return Line(text, "error" if failed else "result")
 
 
@@ -175,7 +182,37 @@ def render_run_event(event: Any) -> list[Line]:
     if kind == "output":
         return render_event(event.payload or data)
     if kind == "error":
-        return [Line(f"error: {shorten(str(data.get('message') or compact_json(data)))}", "error")]
+        message = data.get("message") or compact_json(data)
+        return [Line(f"error: {error_line(str(message))}", "error")]
     if kind in ("status", "heartbeat", "complete"):
         return []
     return [Line(f"{kind}: {compact_json(data)}", "info")]
+
+
+class RunRenderer:
+    """:func:`render_run_event` for one run's stream, which says a failure once.
+
+    When the agent's result event already reported an error, the server's ``error`` event with
+    the same message adds nothing, so it is left out.
+
+        render = RunRenderer()
+        lines = [line for event in run.stream() for line in render(event)]
+    """
+
+    def __init__(self) -> None:
+        self._reported: str | None = None
+
+    def __call__(self, event: Any) -> list[Line]:
+        kind = getattr(event, "event", None)
+        if kind == "output":  # the hot path: once per event, tens of thousands in a chatty run
+            payload = event.payload or event.data
+            if payload.get("type") == "result":
+                result = payload.get("result")
+                if isinstance(result, str) and result.strip():
+                    self._reported = error_line(result)
+            return render_event(payload)
+        if kind == "error" and self._reported is not None:
+            message = (getattr(event, "data", None) or {}).get("message")
+            if message and error_line(str(message)) == self._reported:
+                return []
+        return render_run_event(event)

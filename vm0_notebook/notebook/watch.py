@@ -2,16 +2,17 @@
 
     outcome = watch(run, view, on_interrupt="cancel", timeout=None)
 
-A background thread reads the run's event stream into a queue; the cell's own thread renders
-what arrived and redraws the view when an update is due. So display messages always come from
-the cell's thread, Ctrl-C (which Python delivers to that thread) never lands inside the HTTP
-stream, and a burst of events followed by silence is still drawn within one update period.
+A background thread reads the run's event stream and renders each event into the view's tail
+as it arrives; the cell's own thread only redraws the view when an update is due. So display
+messages always come from the cell's thread, Ctrl-C (which Python delivers to that thread)
+never lands inside the HTTP stream, and an event is dropped as soon as it is rendered: a fast
+replay of thousands of events never piles them up in memory, where the garbage collector would
+walk them again and again.
 """
 
 from __future__ import annotations
 
 import contextlib
-import queue
 import threading
 import time
 from collections.abc import Iterator
@@ -19,15 +20,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .live import LiveView
-from .render import render_run_event
+from .render import RunRenderer
 
 OnInterrupt = Literal["cancel", "detach"]
 
 #: Seconds to wait for the stream to end after a cancel was sent.
 CANCEL_GRACE = 15.0
-# Events handled between two chances to redraw, so a flood still shows progress.
-_BATCH = 2000
-_END = object()
 
 
 @dataclass
@@ -40,32 +38,39 @@ class Outcome:
     error: BaseException | None = None
 
 
-class _Failure:
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
-
-
 class _Reader(threading.Thread):
-    """Moves events from the stream iterator to a queue until the end or ``stop``."""
+    """Renders the events of a stream into ``view`` until the end or ``stop``.
 
-    def __init__(self, events: Iterator[Any]) -> None:
+    ``wake`` is set when the view goes from drawn to changed (and at the end), so the cell's
+    thread sleeps between redraws instead of waking for every event.
+    """
+
+    def __init__(self, events: Iterator[Any], view: LiveView) -> None:
         super().__init__(name="vm0-events", daemon=True)
         self.events = events
-        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.view = view
         self.stop = threading.Event()
         self.ended = threading.Event()
+        self.wake = threading.Event()
+        self.failure: BaseException | None = None
 
     def run(self) -> None:
+        view, wake, stop, render = self.view, self.wake, self.stop, RunRenderer()
         try:
             for event in self.events:
-                if self.stop.is_set():
+                if stop.is_set():
                     break
-                self.queue.put(event)
+                drawn = not view.dirty
+                if event.event != "output":  # only status and complete events carry a status
+                    view.set_status(event.status)
+                view.add(render(event))
+                if drawn:
+                    wake.set()
         except BaseException as exc:  # handed to the cell's thread, which reports it
-            self.queue.put(_Failure(exc))
+            self.failure = exc
         finally:
-            self.queue.put(_END)
             self.ended.set()
+            wake.set()
             close = getattr(self.events, "close", None)
             if close is not None:
                 with contextlib.suppress(Exception):
@@ -73,41 +78,22 @@ class _Reader(threading.Thread):
 
 
 def _pump(view: LiveView, reader: _Reader, deadline: float | None) -> Outcome | None:
-    """Feed events to the view until the stream ends (an Outcome) or ``deadline`` (None)."""
-    while True:
-        wait = max(view.due_in(), 0.005)
+    """Redraw the view until the stream ends (an Outcome) or ``deadline`` passes (None)."""
+    while not reader.ended.is_set():
+        wait = view.due_in()
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
             wait = min(wait, left)
-        item = None
-        if view.dirty:
-            # lines wait for the next redraw anyway: let events pile up until then rather than
-            # waking this thread for each one (or until the stream ends)
-            reader.ended.wait(wait)
+        if wait > 0:
+            reader.wake.wait(wait)
+            reader.wake.clear()
         else:
-            with contextlib.suppress(queue.Empty):
-                item = reader.queue.get(timeout=wait)
-        if item is None:
-            with contextlib.suppress(queue.Empty):
-                item = reader.queue.get_nowait()
-        handled = 0
-        while item is not None:
-            if item is _END:
-                return Outcome("finished")
-            if isinstance(item, _Failure):
-                return Outcome("lost", reason=str(item.exc), error=item.exc)
-            view.set_status(getattr(item, "status", None))
-            view.add(render_run_event(item))
-            handled += 1
-            if handled >= _BATCH:
-                break
-            try:
-                item = reader.queue.get_nowait()
-            except queue.Empty:
-                item = None
-        view.refresh()
+            view.refresh()
+    if reader.failure is not None:
+        return Outcome("lost", reason=str(reader.failure), error=reader.failure)
+    return Outcome("finished")
 
 
 def watch(
@@ -122,9 +108,9 @@ def watch(
     On Ctrl-C or timeout the run is cancelled (``on_interrupt="cancel"``, then the stream is
     followed to its end) or left running (``"detach"``). The view's summary is not drawn here.
     """
-    reader = _Reader(run.stream())
-    reader.start()
+    reader = _Reader(run.stream(), view)
     view.refresh(force=True)
+    reader.start()
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
         outcome = _pump(view, reader, deadline)
@@ -133,9 +119,8 @@ def watch(
         reason = f"gave up after {timeout:g} s (--timeout)"
     except KeyboardInterrupt:
         reason = "interrupted"
-    if on_interrupt == "detach":
+    if on_interrupt == "detach":  # the cell's error says so, with the %vm0 attach line
         reader.stop.set()
-        view.note(f"{reason}: detached; {run.id} keeps running · %vm0 attach {run.id}")
         return Outcome("detached", reason=reason)
     view.note(f"{reason}: cancelling {run.id}…")
     view.refresh(force=True)
