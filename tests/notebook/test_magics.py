@@ -66,6 +66,7 @@ def test_run_fills_the_prompt_streams_and_returns_the_run(notebook: Notebook) ->
 
 
 def test_quiet_and_no_wait_then_attach(notebook: Notebook) -> None:
+    notebook.run("%vm0 agents")  # connect first: the once-only "connected to" line is not ours
     cell = notebook.run('%vm0 run echo "quietly" --quiet -o q')
     assert [o.output_type for o in cell.outputs] == ["execute_result"]
     cell = notebook.run('%vm0 run echo "later" --no-wait -o nw')

@@ -63,3 +63,11 @@ def test_frames_are_masked_in_text_columns_objects_and_index_without_change_in_p
     assert frame.iloc[0, 0] == "token s3cr3t-value here"  # the caller's frame is untouched
     clean = pd.DataFrame({"message": ["nothing to hide"]})
     assert masker.mask_frame(clean) is clean
+
+
+def test_a_line_cut_inside_a_secret_hides_the_part_that_shows() -> None:
+    masker = SecretMasker()
+    masker.add("hunter2-token")
+    assert masker.mask("the token is hunte…") == "the token is ***…"
+    assert masker.mask("the token is hu…") == "the token is hu…"  # too short to tell
+    assert masker.mask("nothing secret here…") == "nothing secret here…"

@@ -17,6 +17,9 @@ import re
 from typing import Any
 
 MASK = "***"
+CUT = "…"  # what a line cut short for display ends with (render.shorten)
+# A cut line ending in this many or more leading characters of a secret has them masked too.
+PARTIAL_MIN = 3
 
 
 class SecretMasker:
@@ -52,7 +55,19 @@ class SecretMasker:
         """``text`` with every known secret replaced by ``***``."""
         if self._pattern is None or not text:
             return text
-        return self._pattern.sub(MASK, text)
+        text = self._pattern.sub(MASK, text)
+        return self._mask_cut_tail(text) if text.endswith(CUT) else text
+
+    def _mask_cut_tail(self, text: str) -> str:
+        """A line cut short may end in the first characters of a secret: mask those too."""
+        body = text[: -len(CUT)]
+        longest = 0
+        for value in self._values:
+            for n in range(min(len(value) - 1, len(body)), max(PARTIAL_MIN, longest + 1) - 1, -1):
+                if body.endswith(value[:n]):
+                    longest = n
+                    break
+        return body[: len(body) - longest] + MASK + CUT if longest else text
 
     def mask_frame(self, frame: Any) -> Any:
         """A pandas DataFrame with secrets masked in its text columns (and a text index).
