@@ -130,8 +130,8 @@ def test_run_list_filters_apply_even_when_the_server_ignores_them(api: Any) -> N
     assert list(api.runs.list(since=future)) == []
     for r in [*runs, other]:
         r.wait(timeout=60)
-    done = list(api.runs.list(status="completed", limit=5))
-    assert len(done) == 5 and all(r.status == "completed" for r in done)
+    done = list(api.runs.list(status="completed", limit=3))  # 4 exist on a fresh server
+    assert len(done) == 3 and all(r.status == "completed" for r in done)
 
 
 def test_lists_page_lazily(api: Any, local_server: Any) -> None:

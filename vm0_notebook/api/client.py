@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 import httpx_sse
 
-from ._base import BaseClient, blame_last_response
+from ._base import DEFAULT_HEADERS, BaseClient, blame_last_response
 from ._ops import Download, Op, Request, Sleep
 from .errors import InvalidResponseError
 from .models import Run
@@ -77,7 +77,8 @@ class Client(BaseClient):
 
     def __init__(self, api_key: str | None = None, api_url: str | None = None, **options: Any):
         super().__init__(api_key, api_url, **options)
-        self._http = httpx.Client(timeout=self.timeout, follow_redirects=False)
+        self._http = httpx.Client(timeout=self.timeout, follow_redirects=False,
+                                  headers=DEFAULT_HEADERS)
 
     def __enter__(self) -> Client:
         return self
@@ -243,7 +244,8 @@ class AsyncClient(BaseClient):
 
     def __init__(self, api_key: str | None = None, api_url: str | None = None, **options: Any):
         super().__init__(api_key, api_url, **options)
-        self._http = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
+        self._http = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False,
+                                       headers=DEFAULT_HEADERS)
 
     async def __aenter__(self) -> AsyncClient:
         return self

@@ -108,21 +108,33 @@ def plain_id(value: str) -> str:
     return _ID_PREFIX.sub("", value)
 
 
-# model class -> (the fields an answer may set, the fields it must set); computed once per
-# class because dataclasses.fields() is slow enough to show in every `runs.get`
-_FIELDS: dict[type, tuple[frozenset[str], frozenset[str]]] = {}
+@dataclass(frozen=True)
+class _Spec:
+    """What ``from_api`` needs to know of a model class, worked out once per class:
+    ``dataclasses.fields()`` and a frozen dataclass ``__init__`` show in every ``runs.get``."""
+
+    names: frozenset[str]  # the fields an answer may set
+    required: frozenset[str]  # the fields it must set
+    defaults: dict[str, Any]
+    factories: tuple[tuple[str, Any], ...]
 
 
-def _fields_of(cls: type) -> tuple[frozenset[str], frozenset[str]]:
-    spec = _FIELDS.get(cls)
+_SPECS: dict[type, _Spec] = {}
+
+
+def _spec_of(cls: type) -> _Spec:
+    spec = _SPECS.get(cls)
     if spec is None:
         fields = [f for f in dataclasses.fields(cls) if f.init]
-        spec = _FIELDS[cls] = (
-            frozenset(f.name for f in fields if not f.name.startswith("_")),
-            frozenset(
+        spec = _SPECS[cls] = _Spec(
+            names=frozenset(f.name for f in fields if not f.name.startswith("_")),
+            required=frozenset(
                 f.name for f in fields
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
             ),
+            defaults={f.name: f.default for f in fields if f.default is not dataclasses.MISSING},
+            factories=tuple((f.name, f.default_factory) for f in fields
+                            if f.default_factory is not dataclasses.MISSING),
         )
     return spec
 
@@ -148,19 +160,27 @@ class _Model:
                     if src.get(other) is not None:
                         src[name] = src[other]
                         break
-        names, required = _fields_of(cls)
-        kwargs = {k: v for k, v in src.items() if k in names}
+        spec = _spec_of(cls)
+        kwargs = {k: v for k, v in src.items() if k in spec.names}
         for name in cls._times:
             if name in kwargs:
                 kwargs[name] = parse_time(kwargs[name])
         kwargs.update(cls._convert(src))
         kwargs.update(extra)
-        if not required <= kwargs.keys():
-            missing = sorted(required - kwargs.keys())
+        if not spec.required <= kwargs.keys():
+            missing = sorted(spec.required - kwargs.keys())
             raise InvalidResponseError(
                 f"The server's {cls.__name__} object lacks {', '.join(missing)}"
             )
-        return cls(**kwargs)
+        # what the generated __init__ would do (no model has __post_init__), at a third of
+        # the cost of its object.__setattr__ per field
+        obj = object.__new__(cls)
+        values = obj.__dict__
+        values.update(spec.defaults)
+        for name, factory in spec.factories:
+            values[name] = factory()
+        values.update(kwargs)
+        return obj
 
     @classmethod
     def _convert(cls, src: dict[str, Any]) -> dict[str, Any]:
