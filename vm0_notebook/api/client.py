@@ -71,6 +71,9 @@ class Client(BaseClient):
         stream_idle_timeout: seconds without a byte after which an event stream reconnects.
         cache_dir: where downloaded versions are cached (default ``VM0_CACHE_DIR`` or
             ``~/.cache/vm0-notebook``).
+
+    The key shows only masked (``client.masked_key``); code that must hide it in output
+    masks each of ``client.secret_values()``.
     """
 
     is_sync = True
