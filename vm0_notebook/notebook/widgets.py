@@ -58,7 +58,8 @@ def _connect(client: Any) -> Any:
 def widget_masker(client: Any, masker: SecretMasker | None = None) -> SecretMasker:
     """``masker`` (the kernel's, from the magics) or a new one, knowing the client's API key."""
     masker = masker if masker is not None else SecretMasker()
-    masker.add(getattr(client, "_key", None))
+    for value in client.secret_values():
+        masker.add(value)
     masker.add(os.environ.get("VM0_API_KEY"))
     return masker
 
