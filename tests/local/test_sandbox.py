@@ -18,6 +18,7 @@ from tests.local.agent_runs import (
     exit_and_check_nothing_is_left,
     marked_processes,
 )
+from vm0_notebook.local.sandbox import bwrap_problem
 
 
 def _sandbox_of(server) -> str:
@@ -27,8 +28,8 @@ def _sandbox_of(server) -> str:
 @pytest.fixture
 def api(local_server) -> Iterator[Api]:
     if _sandbox_of(local_server) != "bubblewrap":
-        pytest.skip("bwrap cannot start a sandbox on this machine (the server runs agents as "
-                    "plain processes), so there is no isolation to check")
+        pytest.skip(f"no sandbox to check: {bwrap_problem()} (the server runs agents as "
+                    "plain processes)")
     client = Api(local_server)
     yield client
     client.close()

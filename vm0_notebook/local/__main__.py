@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vm0_notebook.local import daemon
+from vm0_notebook.local.sandbox import bwrap_problem
 from vm0_notebook.local.serving import listen, uvicorn_server
 
 if TYPE_CHECKING:
@@ -121,6 +122,8 @@ async def _serve(
         daemon.write_state(data_dir, url, token, os.getpid())
         sandbox = app.state.local.sandbox
         print(f"vm0-local: serving {url} (sandbox: {sandbox}, data: {data_dir})", flush=True)
+        if sandbox != "bubblewrap" and (problem := bwrap_problem()):
+            print(f"vm0-local: agents run as plain processes: {problem}", file=sys.stderr)
     with contextlib.suppress(asyncio.CancelledError):
         await task
 

@@ -73,14 +73,18 @@ def detect_sandbox() -> SandboxKind:
         return forced  # type: ignore[return-value]
     if forced:
         raise ValueError(f"{SANDBOX_ENV} must be 'process' or 'bubblewrap', not {forced!r}")
-    return "bubblewrap" if _bwrap_works() else "process"
+    return "process" if bwrap_problem() else "bubblewrap"
 
 
 @functools.cache
-def _bwrap_works() -> bool:
+def bwrap_problem() -> str | None:
+    """Why bubblewrap cannot sandbox agents here (None when it can): said once in the server's
+    log when it falls back to plain processes, and by the tests that then skip."""
     bwrap = shutil.which("bwrap")
-    if not bwrap or not sys.platform.startswith("linux"):
-        return False
+    if not sys.platform.startswith("linux"):
+        return "bubblewrap needs Linux"
+    if not bwrap:
+        return "bwrap is not installed (Debian: apt-get install bubblewrap)"
     with tempfile.TemporaryDirectory(prefix="vm0-sandbox-probe-") as tmp:
         probe = RunSpec(
             run_id="probe",
@@ -99,9 +103,12 @@ def _bwrap_works() -> bool:
                 timeout=20,
                 check=False,
             )
-        except (OSError, subprocess.SubprocessError):
-            return False
-    return done.returncode == 0
+        except (OSError, subprocess.SubprocessError) as exc:
+            return f"bwrap did not run: {exc}"
+    if done.returncode != 0:
+        said = done.stderr.decode(errors="replace").strip().splitlines()
+        return f"bwrap failed: {said[-1] if said else f'exit status {done.returncode}'}"
+    return None
 
 
 def launch(spec: RunSpec, sandbox: SandboxKind) -> Launch:
@@ -134,9 +141,11 @@ def bwrap_argv(spec: RunSpec, bwrap: str = "bwrap") -> list[str]:
     for secret_file in ("/etc/shadow", "/etc/gshadow"):
         if os.path.exists(secret_file):
             args += ["--ro-bind", "/dev/null", secret_file]
+    # Mounts stack in order: the private /tmp comes before the binds below, so a Python, a
+    # checkout or a data folder that lives under /tmp stays visible on top of it.
+    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     for path in _python_paths():
         args += ["--ro-bind", path, path]
-    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     args += ["--bind", workdir, workdir]
     for folder in spec.readonly:
         path = str(Path(folder).resolve())
