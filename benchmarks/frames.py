@@ -10,8 +10,9 @@ the same log download two ways, alternating, in the same run:
   entries, then ``pandas.DataFrame(list_of_dicts)`` (untyped: strings and dicts);
 - ``run.logs()``: the client's pager, typed entries and the column-wise frame with dtypes.
 
-Prints the best time of each and their ratio (goal: at most 1.2), then the peak memory that
-Python allocates while ``run.logs()`` builds the frame, as a ratio to the frame's own deep size.
+Prints the median time of each and the median of the paired ratios (goal: at most 1.2), then
+the peak memory that Python allocates while ``run.logs()`` builds the frame, as a ratio to the
+frame's own deep size.
 """
 
 from __future__ import annotations
@@ -19,43 +20,20 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import os
-import re
-import secrets
-import subprocess
+import statistics
 import sys
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pandas as pd
+from _support import alternate, local_server, paired_ratio
 
 PAGE = 100  # the API's largest page
-
-
-def start_server(data_dir: Path) -> tuple[subprocess.Popen[str], str, str]:
-    """``python -m vm0_notebook.local serve`` on a free port; returns (process, url, token)."""
-    token = "vm0_test_" + secrets.token_hex(16)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VM0_")}
-    env["VM0_LOCAL_DIR"] = str(data_dir)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vm0_notebook.local", "serve", "--port", "0",
-         "--data-dir", str(data_dir), "--token", token],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        match = re.search(r"https?://\S+", line)
-        if match:
-            return proc, match.group(0).rstrip("/"), token
-        if not line:
-            break
-    proc.kill()
-    raise SystemExit("the local server did not start")
 
 
 def raw_logs(url: str, token: str, run_id: str) -> pd.DataFrame:
@@ -73,20 +51,15 @@ def raw_logs(url: str, token: str, run_id: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def best_of(repeat: int, cases: dict[str, object]) -> dict[str, float]:
-    """Best wall time of each case, the cases alternating so drift hits them equally.
+def quiet(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """``fn`` drawing its progress bar as a user would see it, into a buffer rather than over
+    this report."""
 
-    run.logs() draws its progress bar as a user would see it, into a buffer rather than over
-    this report.
-    """
-    best = dict.fromkeys(cases, float("inf"))
-    for _ in range(repeat):
-        for name, fn in cases.items():
-            with contextlib.redirect_stderr(io.StringIO()):
-                start = time.perf_counter()
-                fn()  # type: ignore[operator]
-                best[name] = min(best[name], time.perf_counter() - start)
-    return best
+    def run() -> Any:
+        with contextlib.redirect_stderr(io.StringIO()):
+            return fn()
+
+    return run
 
 
 def main() -> int:
@@ -97,45 +70,39 @@ def main() -> int:
 
     from vm0_notebook import Client
 
-    with tempfile.TemporaryDirectory() as tmp:
-        proc, url, token = start_server(Path(tmp))
-        try:
-            client = Client(api_url=url, api_key=token)
-            prompt = f"for i in range({args.lines}):\n    print(f'line {{i}} of the benchmark')\n"
-            started = time.perf_counter()
-            run = client.runs.create(agent="python", prompt=prompt).wait(timeout=900)
-            print(f"agent run {run.id}: {run.status} in {time.perf_counter() - started:.1f}s")
-            if run.status != "completed":
-                print(run.error)
-                return 1
+    with tempfile.TemporaryDirectory() as tmp, local_server(Path(tmp)) as (url, token):
+        client = Client(api_url=url, api_key=token)
+        prompt = f"for i in range({args.lines}):\n    print(f'line {{i}} of the benchmark')\n"
+        started = time.perf_counter()
+        run = client.runs.create(agent="python", prompt=prompt).wait(timeout=900)
+        print(f"agent run {run.id}: {run.status} in {time.perf_counter() - started:.1f}s")
+        if run.status != "completed":
+            print(run.error)
+            return 1
 
-            with contextlib.redirect_stderr(io.StringIO()):
-                frame = run.logs()
-            raw = raw_logs(url, token, run.id)
-            print(f"entries: {len(frame):,} (raw {len(raw):,})")
-            times = best_of(args.repeat, {
-                "httpx loop + DataFrame(list_of_dicts) (baseline)":
-                    lambda: raw_logs(url, token, run.id),
-                "run.logs()": run.logs,
-            })  # fmt: skip
-            base = times["httpx loop + DataFrame(list_of_dicts) (baseline)"]
-            print(f"{'case':52} {'best':>8} {'ratio':>6}")
-            for name, seconds in times.items():
-                print(f"{name:52} {seconds:7.2f}s {seconds / base:6.2f}"
-                      f"   ({seconds / len(frame) * 1e6:.0f} µs per entry)")
+        frame = quiet(run.logs)()
+        raw = raw_logs(url, token, run.id)
+        print(f"entries: {len(frame):,} (raw {len(raw):,})")
+        baseline = "httpx loop + DataFrame(list_of_dicts) (baseline)"
+        times = alternate(args.repeat, {
+            baseline: lambda: raw_logs(url, token, run.id),
+            "run.logs()": quiet(run.logs),
+        })  # fmt: skip
+        print(f"{'case':52} {'median':>8}")
+        for name, rounds in times.items():
+            seconds = statistics.median(rounds)
+            print(f"{name:52} {seconds:7.2f}s"
+                  f"   ({seconds / len(frame) * 1e6:.0f} µs per entry)")
+        print(f"ratio: {paired_ratio(times['run.logs()'], times[baseline])}")
 
-            tracemalloc.start()
-            with contextlib.redirect_stderr(io.StringIO()):
-                frame = run.logs()
-            _, peak = tracemalloc.get_traced_memory()
-            tracemalloc.stop()
-            size = int(frame.memory_usage(deep=True).sum())
-            print(f"frame {size / 2**20:.1f} MiB; peak while building {peak / 2**20:.1f} MiB; "
-                  f"ratio {peak / size:.2f}")
-            client.close()
-        finally:
-            proc.terminate()
-            proc.wait(timeout=15)
+        tracemalloc.start()
+        frame = quiet(run.logs)()
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        size = int(frame.memory_usage(deep=True).sum())
+        print(f"frame {size / 2**20:.1f} MiB; peak while building {peak / 2**20:.1f} MiB; "
+              f"ratio {peak / size:.2f}")
+        client.close()
     return 0
 
 

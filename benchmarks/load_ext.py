@@ -3,37 +3,27 @@
     python benchmarks/load_ext.py [--repeat 7]
 
 Times ``ipython -c '%load_ext vm0_notebook'`` against ``ipython -c pass`` (the baseline, in the
-same run), and against jupysql's ``%load_ext sql`` when jupysql is installed. Prints the median
-of each, the added milliseconds and the ratio to the baseline. Goal: under 100 ms added.
+same run, the cases alternating), and against jupysql's ``%load_ext sql`` when jupysql is
+installed. Prints the median of each, the added milliseconds and the median of the paired ratios
+to the baseline. Goal: under 100 ms added.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _support import alternate, clean_env, paired_ratio
 
 IPYTHON = [
     sys.executable, "-m", "IPython", "--quick", "--no-banner", "--HistoryManager.enabled=False",
 ]
 BASELINE = "ipython -c pass (baseline)"
-
-
-def median_seconds(code: str, repeat: int, env: dict[str, str]) -> float:
-    """Median wall time of ``ipython -c code`` over ``repeat`` runs (after one warm-up)."""
-    times = []
-    for i in range(repeat + 1):
-        start = time.perf_counter()
-        subprocess.run([*IPYTHON, "-c", code], check=True, env=env, capture_output=True)
-        if i:  # the first run warms the file cache
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> int:
@@ -43,18 +33,27 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as home:
         # a private IPython profile dir and no VM0 settings: nothing but the extension loads
-        env = {k: v for k, v in os.environ.items() if not k.startswith("VM0_")}
+        env = clean_env()
         env["IPYTHONDIR"] = str(Path(home) / "ipython")
-        cases = {BASELINE: "pass", "%load_ext vm0_notebook": "%load_ext vm0_notebook"}
+        codes = {BASELINE: "pass", "%load_ext vm0_notebook": "%load_ext vm0_notebook"}
         if importlib.util.find_spec("sql") is not None:
-            cases["%load_ext sql (jupysql)"] = "%load_ext sql"
-        results = {name: median_seconds(code, args.repeat, env) for name, code in cases.items()}
+            codes["%load_ext sql (jupysql)"] = "%load_ext sql"
+        cases = {
+            name: lambda code=code: subprocess.run(
+                [*IPYTHON, "-c", code], check=True, env=env, capture_output=True)
+            for name, code in codes.items()
+        }
+        for case in cases.values():  # the first run of each warms the file cache
+            case()
+        results = alternate(args.repeat, cases)
 
-    base = results[BASELINE]
-    print(f"{'case':32} {'median':>9} {'added':>9} {'ratio':>7}")
-    for name, seconds in results.items():
+    base = statistics.median(results[BASELINE])
+    print(f"{'case':32} {'median':>9} {'added':>9}  ratio")
+    for name, rounds in results.items():
+        seconds = statistics.median(rounds)
         added = (seconds - base) * 1000
-        print(f"{name:32} {seconds * 1000:7.0f}ms {added:7.0f}ms {seconds / base:7.2f}")
+        print(f"{name:32} {seconds * 1000:7.0f}ms {added:7.0f}ms  "
+              f"{paired_ratio(rounds, results[BASELINE])}")
     if "%load_ext sql (jupysql)" not in results:
         print("(jupysql is not installed: no comparison with %load_ext sql)")
     return 0

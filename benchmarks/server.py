@@ -22,8 +22,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
-import secrets
 import statistics
 import subprocess
 import sys
@@ -33,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+from _support import local_server, paired_ratio
 from httpx_sse import connect_sse
 
 ECHO = [sys.executable, "-m", "vm0_notebook.local.agents.echo"]
@@ -152,45 +151,31 @@ def main() -> None:
         serve(args.serve, args.token)
         return
 
-    token = "vm0_local_" + secrets.token_hex(16)
-    with tempfile.TemporaryDirectory(prefix="vm0-bench-") as tmp:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("VM0_")}
-        proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", tmp, "--token", token],
-            stdout=subprocess.PIPE, text=True, env=env,
-        )
-        try:
-            assert proc.stdout is not None
-            url = re.search(r"http://\S+", proc.stdout.readline()).group(0)  # type: ignore[union-attr]
-            headers = {"Authorization": f"Bearer {token}"}
-            with httpx.Client(base_url=url, headers=headers, timeout=300) as http:
-                sandbox = http.get("/health").json()["sandbox"]
-                program = (f"for i in range({args.lines}):\n"
-                           "    print(f'line {i:06d}')\n")
-                agent = http.post("/v1/agents", json={"name": "bench-lines", "config": {
-                    "command": ["{python}", "-c", program], "timeout_s": 600}}).json()["name"]
-                concurrency = 2 * (os.cpu_count() or 1)
-                rounds = []
-                for _ in range(args.repeat):
-                    rounds.append((runs_rate(http, args.runs), direct_rate(args.runs, concurrency),
-                                   events_rate(http, agent, args.lines),
-                                   baseline_rate(http, args.lines)))
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    with tempfile.TemporaryDirectory(prefix="vm0-bench-") as tmp, local_server(
+        Path(tmp), [sys.executable, __file__, "--serve", tmp], stderr=None,
+    ) as (url, token):
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=url, headers=headers, timeout=300) as http:
+            sandbox = http.get("/health").json()["sandbox"]
+            program = (f"for i in range({args.lines}):\n"
+                       "    print(f'line {i:06d}')\n")
+            agent = http.post("/v1/agents", json={"name": "bench-lines", "config": {
+                "command": ["{python}", "-c", program], "timeout_s": 600}}).json()["name"]
+            concurrency = 2 * (os.cpu_count() or 1)
+            rounds = []
+            for _ in range(args.repeat):
+                rounds.append((runs_rate(http, args.runs), direct_rate(args.runs, concurrency),
+                               events_rate(http, agent, args.lines),
+                               baseline_rate(http, args.lines)))
     runs, direct, events, baseline = (statistics.median(r[i] for r in rounds) for i in range(4))
     # Each round's ratio compares two figures taken back to back, so a busy machine moves
     # both; the spread across rounds shows how far to trust the median.
-    run_ratios = sorted(r[0] / r[1] for r in rounds)
-    event_ratios = sorted(r[2] / r[3] for r in rounds)
+    run_ratio = paired_ratio([r[0] for r in rounds], [r[1] for r in rounds])
+    event_ratio = paired_ratio([r[2] for r in rounds], [r[3] for r in rounds])
     print(f"runs:   {runs:8.1f} echo runs/s through the server ({args.runs} at once, sandbox: "
-          f"{sandbox}), {direct:8.1f}/s as bare processes: ratio "
-          f"{statistics.median(run_ratios):.2f} (rounds {run_ratios[0]:.2f}-{run_ratios[-1]:.2f})")
+          f"{sandbox}), {direct:8.1f}/s as bare processes: ratio {run_ratio}")
     print(f"events: {events:8.0f} SSE events/s from an agent printing {args.lines} lines, "
-          f"{baseline:8.0f}/s from a minimal sse-starlette endpoint: ratio "
-          f"{statistics.median(event_ratios):.2f} "
-          f"(rounds {event_ratios[0]:.2f}-{event_ratios[-1]:.2f})")
-
+          f"{baseline:8.0f}/s from a minimal sse-starlette endpoint: ratio {event_ratio}")
 
 if __name__ == "__main__":
     main()

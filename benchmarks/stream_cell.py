@@ -13,11 +13,7 @@ better on a busy machine), and how many display messages the magic sent.
 from __future__ import annotations
 
 import argparse
-import os
-import re
-import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,24 +21,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 import psutil
+from _support import clean_env, local_server, paired_ratio
 from jupyter_client.manager import start_new_kernel
-
-
-def start_server(data_dir: Path, token: str) -> tuple[subprocess.Popen[str], str]:
-    """``python -m vm0_notebook.local serve`` on a free port; the process and its URL."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VM0_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vm0_notebook.local", "serve", "--port", "0",
-         "--data-dir", str(data_dir), "--token", token],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
-    )
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        match = re.search(r"https?://\S+", line)
-        if match:
-            return proc, match.group(0).rstrip("/")
-    proc.kill()
-    raise RuntimeError("the local server did not start")
 
 
 class Sample(NamedTuple):
@@ -78,9 +58,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
 
-    token = "vm0_bench_" + secrets.token_hex(16)
-    with tempfile.TemporaryDirectory() as tmp:
-        server, url = start_server(Path(tmp) / "server", token)
+    with tempfile.TemporaryDirectory() as tmp, local_server(Path(tmp) / "server") as server:
+        url, token = server
         km = kc = None
         try:
             from vm0_notebook import Client
@@ -88,7 +67,7 @@ def main() -> int:
             with Client(api_url=url, api_key=token) as client:
                 code = f"for i in range({args.events}):\n    print(f'line {{i}}')"
                 run = client.runs.create(agent="python", prompt=code).wait()
-            env = {k: v for k, v in os.environ.items() if not k.startswith("VM0_")}
+            env = clean_env()
             env.update(VM0_API_URL=url, VM0_API_KEY=token)
             km, kc = start_new_kernel(kernel_name="python3", env=env, cwd=tmp)
             setup = "%load_ext vm0_notebook\nimport vm0_notebook as vm0\nclient = vm0.Client()"
@@ -106,16 +85,13 @@ def main() -> int:
                 kc.stop_channels()
             if km is not None:
                 km.shutdown_kernel(now=True)
-            server.terminate()
-            server.wait(timeout=15)
 
     def median(samples: list[Sample], field: str) -> float:
         return statistics.median(getattr(s, field) for s in samples)
 
     def paired(field: str) -> float:
-        return statistics.median(
-            getattr(m, field) / getattr(r, field) for r, m in zip(raw, magic, strict=True)
-        )
+        return paired_ratio([getattr(m, field) for m in magic],
+                            [getattr(r, field) for r in raw]).median
 
     print(f"{args.events:,} events, median of {args.repeat} (ratios: median of paired runs)")
     print(f"{'':24}{'wall':>9}{'kernel CPU':>13}")

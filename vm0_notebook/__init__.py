@@ -59,6 +59,7 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 def unload_ipython_extension(ipython: Any) -> None:
+    """Remove what ``%load_ext vm0_notebook`` registered (``%unload_ext vm0_notebook``)."""
     from .notebook.magics import unload_ipython_extension as unload
 
     unload(ipython)

@@ -1,0 +1,1 @@
+"""Tests of the embedded local server (``vm0_notebook.local``) over real HTTP."""

@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from tests.local.agent_runs import Api
 from vm0_notebook.local.agents import BUILTIN_AGENTS
 from vm0_notebook.local.agents.echo import chunks
-
-
-@pytest.fixture
-def api(local_server) -> Iterator[Api]:
-    client = Api(local_server)
-    yield client
-    client.close()
 
 
 def test_builtins_exist_on_a_fresh_server(api: Api) -> None:

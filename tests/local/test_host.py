@@ -7,17 +7,6 @@ import hashlib
 import secrets
 from pathlib import Path
 
-import pytest
-
-from tests.local.agent_runs import Api
-
-
-@pytest.fixture(scope="module")
-def api(local_server):
-    api = Api(local_server)
-    yield api
-    api.close()
-
 
 def artifact_name() -> str:
     return f"art-{secrets.token_hex(4)}"

@@ -23,13 +23,6 @@ for i in 1 2 3 4 5; do echo "after $i"; done
 """
 
 
-@pytest.fixture(scope="module")
-def api(local_server):
-    api = Api(local_server)
-    yield api
-    api.close()
-
-
 def read(
     api: Api, run_id: str, *, until: str | None = None, params: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,

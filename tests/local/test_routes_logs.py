@@ -6,14 +6,7 @@ import json
 
 import pytest
 
-from tests.local.agent_runs import Api, Finished
-
-
-@pytest.fixture(scope="module")
-def api(local_server):
-    api = Api(local_server)
-    yield api
-    api.close()
+from tests.local.agent_runs import Finished
 
 
 @pytest.fixture(scope="module")

@@ -4,20 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.local.agent_runs import Api
-
 SEED_SUMMARY = {"cpu_avg_percent", "memory_max_bytes", "network_rx_bytes", "network_tx_bytes"}
 PLATFORM_SUMMARY = {"avg_cpu_percent", "max_memory_used_mb", "total_duration_ms"}
 SEED_POINT = {"timestamp", "cpu_percent", "memory_bytes", "network_rx_bytes", "network_tx_bytes"}
 PLATFORM_POINT = {"timestamp", "cpu_percent", "memory_used_mb", "memory_total_mb",
                   "disk_used_mb", "disk_total_mb"}
-
-
-@pytest.fixture(scope="module")
-def api(local_server):
-    api = Api(local_server)
-    yield api
-    api.close()
 
 
 @pytest.fixture(scope="module")

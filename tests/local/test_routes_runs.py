@@ -13,13 +13,6 @@ import pytest
 from tests.local.agent_runs import Api
 
 
-@pytest.fixture(scope="module")
-def api(local_server):
-    api = Api(local_server)
-    yield api
-    api.close()
-
-
 def error(r: httpx.Response, status: int) -> dict[str, Any]:
     assert r.status_code == status, r.text
     return r.json()["error"]

@@ -1,0 +1,1 @@
+"""Tests of the notebook side (``vm0_notebook.notebook``) in real IPython kernels."""

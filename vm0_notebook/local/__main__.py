@@ -85,6 +85,9 @@ def serve(args: argparse.Namespace, data_dir: Path) -> int:
     except BlockingIOError:
         print(f"vm0-local: another server is already using {data_dir}", file=sys.stderr)
         return 1
+    # Who holds it, for the message of a caller that waits for it in vain (daemon.py).
+    os.ftruncate(lock, 0)
+    os.write(lock, f"{os.getpid()}\n".encode())
     token = args.token or "vm0_local_" + secrets.token_hex(16)
     try:
         sock = listen(args.host, args.port)

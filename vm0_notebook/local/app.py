@@ -168,6 +168,7 @@ def create_app(
 
 
 async def health(request: Request) -> Response:
+    """``GET /health``: the server is up; its version and sandbox."""
     server: LocalServer = request.app.state.local
     return JSONResponse({"status": "ok", "version": __version__, "sandbox": server.sandbox,
                          "pid": os.getpid()})

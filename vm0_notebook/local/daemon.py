@@ -4,7 +4,11 @@ The server records itself in ``<data dir>/server.json`` (``url``, ``token``, ``p
 0600). :func:`ensure_server` answers the live server, or starts ``python -m
 vm0_notebook.local serve`` as a detached process (its own session, so it outlives the kernel
 that started it) and waits until it answers. A file lock makes two kernels calling it at once
-end with one server::
+end with one server. A server that is still shutting down holds the data folder (``serve``
+locks ``server.lock`` for its whole life): :func:`ensure_server` waits for it to let go, up to
+:data:`RELEASE_TIMEOUT_S`, before it starts the next one. A server of another package version
+(left running across an upgrade) is used as is, runs in flight and all, with one
+:class:`LocalServerVersionWarning` saying how to restart it::
 
     from vm0_notebook.local.daemon import ensure_server, server_status, stop_server
     url, token = ensure_server()        # ("http://127.0.0.1:PORT", "vm0_local_...")
@@ -22,13 +26,26 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 STATE_FILE = "server.json"
+SERVER_LOCK = "server.lock"  # held by ``serve`` while it runs; it writes its pid in it
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 20.0
+# How long a new server waits for one that is shutting down (it first stops its runs, which
+# may take the runner's kill grace, then drains its connections).
+RELEASE_TIMEOUT_S = 30.0
+
+
+class LocalServerVersionWarning(UserWarning):
+    """The running local server is another version of vm0-notebook than the one imported."""
+
+
+# (url, pid, version) of the servers already warned about: one warning per server per process.
+_warned: set[tuple[str, int, str]] = set()
 
 
 def default_data_dir() -> Path:
@@ -110,33 +127,88 @@ def ensure_server(data_dir: Path | str | None = None) -> tuple[str, str]:
     """
     folder = _dir(data_dir)
     with _start_lock(folder):
+        state, health = _wait_for_release(folder) or _start(folder)
+    _warn_if_other_version(state, health)
+    return state["url"], state["token"]
+
+
+def _wait_for_release(folder: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The live server, or None once no server holds ``folder`` (one that is shutting down
+    gets :data:`RELEASE_TIMEOUT_S` to exit)."""
+    deadline = time.monotonic() + RELEASE_TIMEOUT_S
+    while True:
         live = _live(folder)
         if live is not None:
-            return live[0]["url"], live[0]["token"]
-        remove_state(folder)  # stale: its server is gone
-        log = open(folder / "server.log", "ab")  # noqa: SIM115 (handed to the child)
-        try:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "vm0_notebook.local", "serve", "--data-dir", str(folder)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                start_new_session=True, close_fds=True,
+            return live
+        holder = _server_lock_holder(folder)
+        if holder is None:
+            return None
+        if time.monotonic() >= deadline:
+            raise RuntimeError(
+                f"Another local server (pid {holder}) still holds {folder} and did not exit "
+                f"within {RELEASE_TIMEOUT_S:.0f} s. Wait for it to exit, or end it with "
+                f"`kill {holder}`, then try again."
             )
-        finally:
-            log.close()
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            live = _live(folder)
-            if live is not None and live[0]["pid"] == process.pid:
-                return live[0]["url"], live[0]["token"]
-            if process.poll() is not None:
-                break
-            time.sleep(0.05)
-        if process.poll() is None:
-            process.kill()
-        raise RuntimeError(
-            f"The local server did not start (see {folder / 'server.log'}):\n"
-            + _tail(folder / "server.log")
+        time.sleep(0.05)
+
+
+def _server_lock_holder(folder: Path) -> str | None:
+    """The pid (as ``serve`` wrote it, else "unknown") of the server holding ``folder``."""
+    fd = os.open(folder / SERVER_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+    finally:
+        os.close(fd)  # closing releases the lock, if it was taken here
+    return None
+
+
+def _start(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Start a detached server on ``folder`` (no server holds it) and wait until it answers."""
+    remove_state(folder)  # stale: its server is gone
+    log = open(folder / "server.log", "ab")  # noqa: SIM115 (handed to the child)
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "vm0_notebook.local", "serve", "--data-dir", str(folder)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            start_new_session=True, close_fds=True,
         )
+    finally:
+        log.close()
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        live = _live(folder)
+        if live is not None and live[0]["pid"] == process.pid:
+            return live
+        if process.poll() is not None:
+            break
+        time.sleep(0.05)
+    if process.poll() is None:
+        process.kill()
+    raise RuntimeError(
+        f"The local server did not start (see {folder / 'server.log'}):\n"
+        + _tail(folder / "server.log")
+    )
+
+
+def _warn_if_other_version(state: dict[str, Any], health: dict[str, Any]) -> None:
+    """Say so (once per server) when the server runs another version than this package: it
+    keeps serving, since restarting it would end the runs in flight."""
+    from vm0_notebook import __version__
+
+    version = str(health.get("version") or "unknown")
+    key = (state["url"], state["pid"], version)
+    if version == __version__ or key in _warned:
+        return
+    _warned.add(key)
+    warnings.warn(
+        f"The local server at {state['url']} runs vm0-notebook {version}, but this package is "
+        f"{__version__}. It keeps serving as it is; to restart it on {__version__}, run "
+        "`%vm0 local stop` (or `vm0-local stop`): the next command starts a new one.",
+        LocalServerVersionWarning,
+        stacklevel=3,
+    )
 
 
 def server_status(data_dir: Path | str | None = None) -> dict[str, Any] | None:

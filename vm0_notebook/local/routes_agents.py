@@ -21,6 +21,7 @@ def _agents(request: Request) -> AgentStore:
 
 
 async def list_agents(request: Request) -> Response:
+    """``GET /v1/agents``: agents in the order they were made (or by ``?name=``), one page."""
     limit, cursor = page_args(request, shape=(int,))
     where, params = ["1 = 1"], []
     name = request.query_params.get("name")
@@ -39,6 +40,7 @@ async def list_agents(request: Request) -> Response:
 
 
 async def create_agent(request: Request) -> Response:
+    """``POST /v1/agents``: a new agent and its first version."""
     body = await json_body(request)
     store = _agents(request)
     row = store.create(
@@ -50,11 +52,13 @@ async def create_agent(request: Request) -> Response:
 
 
 async def get_agent(request: Request) -> Response:
+    """``GET /v1/agents/{id}``: one agent (by id or name)."""
     store = _agents(request)
     return ok(store.detail(store.find(request.path_params["agent_id"])))
 
 
 async def update_agent(request: Request) -> Response:
+    """``PUT /v1/agents/{id}``: a new version of the agent's config."""
     body = await json_body(request)
     store = _agents(request)
     row = store.find(request.path_params["agent_id"])
@@ -68,12 +72,14 @@ async def update_agent(request: Request) -> Response:
 
 
 async def delete_agent(request: Request) -> Response:
+    """``DELETE /v1/agents/{id}``."""
     store = _agents(request)
     store.delete(store.find(request.path_params["agent_id"]))
     return no_content()
 
 
 async def list_versions(request: Request) -> Response:
+    """``GET /v1/agents/{id}/versions``: the agent's config versions, one page."""
     limit, cursor = page_args(request, shape=(int,))
     store = _agents(request)
     agent = store.find(request.path_params["agent_id"])

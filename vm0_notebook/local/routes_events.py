@@ -55,6 +55,7 @@ def _last_event_id(request: Request) -> int:
 
 
 async def run_events(request: Request) -> Response:
+    """``GET /v1/runs/{id}/events``: the run's event stream (SSE), replayed then live."""
     from sse_starlette import EventSourceResponse, ServerSentEvent
 
     server: LocalServer = request.app.state.local

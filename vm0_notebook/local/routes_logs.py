@@ -43,6 +43,7 @@ def _choice(request: Request, name: str, allowed: tuple[str, ...]) -> str | None
 
 
 async def run_logs(request: Request) -> Response:
+    """``GET /v1/runs/{id}/logs``: the run's log entries, one page."""
     server: LocalServer = request.app.state.local
     run_id = request.path_params["run_id"]
     server.runs.get(run_id)

@@ -45,6 +45,7 @@ def sample_json(row: sqlite3.Row) -> dict[str, Any]:
 
 
 async def run_metrics(request: Request) -> Response:
+    """``GET /v1/runs/{id}/metrics``: the run's resource samples and their summary."""
     server: LocalServer = request.app.state.local
     run = server.runs.get(request.path_params["run_id"])
     limit, cursor = page_args(request, shape=(int,))

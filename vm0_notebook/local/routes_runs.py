@@ -176,6 +176,7 @@ class _Plan:
 
 
 async def create_run(request: Request) -> Response:
+    """``POST /v1/runs``: queue a run of an agent."""
     server = _server(request)
     key = request.headers.get("idempotency-key")
     if key is not None:
@@ -199,6 +200,7 @@ async def create_run(request: Request) -> Response:
 
 
 async def list_runs(request: Request) -> Response:
+    """``GET /v1/runs``: runs, newest first, one page."""
     limit, cursor = page_args(request, shape=(int,))
     where, params = ["1 = 1"], []
     query = request.query_params
@@ -224,10 +226,12 @@ async def list_runs(request: Request) -> Response:
 
 
 async def get_run(request: Request) -> Response:
+    """``GET /v1/runs/{id}``: one run's detail."""
     return ok(run_json(_server(request).runs.get(request.path_params["run_id"])))
 
 
 async def cancel_run(request: Request) -> Response:
+    """``POST /v1/runs/{id}/cancel``: cancel a pending or running run."""
     server = _server(request)
     run_id = request.path_params["run_id"]
     row = server.runs.get(run_id)

@@ -16,6 +16,8 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     import uvicorn
     from starlette.applications import Starlette
 
@@ -56,6 +58,14 @@ def uvicorn_server(app: Starlette, **config: Any) -> uvicorn.Server:
                 server.close()
             await app.state.local.stop_runs()
             await super().shutdown(sockets)
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            super().handle_exit(sig, frame)
+            # Stop listening now rather than at uvicorn's next tick (up to 0.1 s later), so a
+            # caller looking for a live server is not handed one that is already going away.
+            # call_soon_threadsafe is what may be called from a signal handler.
+            for server in getattr(self, "servers", []):
+                server.get_loop().call_soon_threadsafe(server.close)
 
     options: dict[str, Any] = {"log_level": "warning", "access_log": False, "lifespan": "on",
                                "timeout_graceful_shutdown": GRACEFUL_S}

@@ -467,6 +467,7 @@ class VM0Magics(Magics, Configurable):
         formatters["text/plain"].for_type_by_name(*_RUN_CLASS, pretty)
 
     def unregister_formatters(self) -> None:
+        """Take back the notebook renderers of :class:`Run` (on ``%unload_ext``)."""
         for mime in ("text/html", "text/plain"):
             formatter = self.shell.display_formatter.formatters[mime]
             formatter.deferred_printers.pop(_RUN_CLASS, None)
