@@ -47,7 +47,7 @@ test: $(STAMP) sandbox-deps browser-deps lint
 	$(PY) -m pytest -n 2 -q
 
 bench: $(STAMP) sandbox-deps
-	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in benchmarks/[!_]*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -135,7 +135,8 @@ def test_a_server_still_shutting_down_is_waited_for(data_dir):
     assert old.wait(timeout=60) == 0  # it finished its own shutdown, undisturbed
     new = httpx.get(f"{new_url}/health", timeout=10).json()
     assert new["pid"] != old.pid and new_token != token
-    assert _servers_using(data_dir) == [new["pid"]]
+    servers = _servers_using(data_dir)
+    assert servers == [new["pid"]], [psutil.Process(p).cmdline() for p in servers]
     api = Api(SimpleNamespace(url=new_url, token=new_token))
     try:
         run = api.run("echo", "after the restart")
