@@ -1,8 +1,9 @@
 """Resource samples over an agent's process tree: CPU %, memory, disk used, network.
 
 :class:`TreeSampler` takes one :class:`~vm0_notebook.local.spec.MetricSample` (blocking, a few
-milliseconds: run it in a thread); :func:`sample_until` takes one right away and then one about
-every second until told to stop, so every run has at least one sample.
+milliseconds: run it in a thread); :func:`sample_until` takes one right away, then four a second
+for the first two seconds (so a short run still draws a curve) and one about every second after
+that until told to stop, so every run has at least one sample.
 
 Network counters are known only when the agent has a network namespace of its own (the
 bubblewrap sandbox without network): they are that namespace's interface totals. Elsewhere they
@@ -24,6 +25,9 @@ import psutil
 from vm0_notebook.local.spec import MetricSample
 
 INTERVAL_S = 1.0
+# The first seconds are sampled faster, so that a run of a second or two still draws a curve.
+EARLY_INTERVAL_S = 0.25
+EARLY_S = 2.0
 # Walking a big working folder is the costly part of a sample: redo it at most once per this
 # many times the last walk took, so sampling never eats more than a few % of a core.
 _DISK_COST_FACTOR = 20
@@ -115,13 +119,16 @@ class TreeSampler:
 async def sample_until(
     sampler: TreeSampler, emit: Callable[[MetricSample], None], stop: asyncio.Future[object]
 ) -> None:
-    """Emit a sample now and then every :data:`INTERVAL_S` until ``stop`` is done."""
+    """Emit a sample now, then every :data:`EARLY_INTERVAL_S` for the first :data:`EARLY_S`
+    seconds and every :data:`INTERVAL_S` after that, until ``stop`` is done."""
+    started = time.monotonic()
     while True:
         sample = await asyncio.to_thread(sampler.sample)
         emit(sample)
         if stop.done():
             return
-        await asyncio.wait([stop], timeout=INTERVAL_S)
+        early = time.monotonic() - started < EARLY_S
+        await asyncio.wait([stop], timeout=EARLY_INTERVAL_S if early else INTERVAL_S)
         if stop.done():
             return
 

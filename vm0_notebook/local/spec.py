@@ -11,7 +11,7 @@ them when a slot is free, watches them, and reports back through a :class:`RunHo
                    host.started(id)   <--  process spawned
                    host.output(...)   <--  each stdout line (secrets already masked)
                    host.log(...)      <--  stderr lines, lifecycle steps
-                   host.metric(...)   <--  about every second, and at least once
+                   host.metric(...)   <--  about every second (faster at first), and at least once
                    host.finish(...)   <--  exit, timeout, cancel or a failure to start
     POST /runs/{id}/cancel -> runner.cancel(id)
 
