@@ -97,6 +97,7 @@ class _LogColumns:
         self.shared: dict[str, str] = {}
 
     def add(self, batch: list[LogEntry]) -> None:
+        """Append a batch of log entries to the columns (unknown types get their own category)."""
         self.times.extend([_NAT if e.timestamp is None else (e.timestamp - _EPOCH) // _US
                            for e in batch])
         kinds = [e.type if isinstance(e.type, str) else None for e in batch]
@@ -121,6 +122,7 @@ class _LogColumns:
                           else shared.setdefault(str(v), str(v)) for meta in metas])
 
     def frame(self) -> pd.DataFrame:
+        """The columns gathered so far as a DataFrame with the ``LOG_COLUMNS`` dtypes."""
         micros = np.frombuffer(self.times, dtype=np.int64) if self.times else np.empty(0, np.int64)
         stamps = np.where(micros == _NAT, _NAT, micros * 1000).view("datetime64[ns]")
         types = pd.CategoricalDtype(list(self.type_codes))

@@ -191,6 +191,7 @@ class BaseClient:
 
     @property
     def base_url(self) -> str:
+        """The root every ``Request.path`` is joined to: ``api_url`` plus ``/v1``."""
         return self.api_url + "/v1"
 
     def __repr__(self) -> str:
@@ -226,11 +227,13 @@ class BaseClient:
         return text
 
     def get_cache_dir(self) -> Path:
+        """Where downloaded versions are kept: ``cache_dir`` if given, else the configured one."""
         return self.cache_dir or config.cache_dir()
 
     # -- requests -----------------------------------------------------------------------------
 
     def url_for(self, request: Request) -> str:
+        """The full URL of a request: a server-given ``url`` as is, else ``base_url + path``."""
         if request.url is not None:
             return urljoin(self.api_url + "/", request.url)
         return self.base_url + request.path

@@ -51,6 +51,7 @@ class Request:
 
     @property
     def idempotent(self) -> bool:
+        """Whether a retry is safe: ``retry`` when set, else True for the idempotent methods."""
         return self.retry if self.retry is not None else self.method in _IDEMPOTENT
 
 

@@ -15,6 +15,7 @@ _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 def invalid(
     message: str, param: str | None, code: str = "invalid_parameter"
 ) -> InvalidRequestError:
+    """An :class:`InvalidRequestError` for a bad argument, raised before any request is sent."""
     return InvalidRequestError(message, type="invalid_request_error", code=code, param=param)
 
 
@@ -34,6 +35,7 @@ def check_name(name: Any, param: str = "name") -> str:
 
 
 def check_prompt(prompt: Any) -> str:
+    """The prompt, checked to be a non-blank string; raises a clear error otherwise."""
     if prompt is None:
         raise invalid("Missing required parameter: 'prompt'", "prompt", "missing_parameter")
     if not isinstance(prompt, str):

@@ -114,6 +114,7 @@ class Client(BaseClient):
                 error = exc
 
     def drive_one(self, request: Request) -> Any:
+        """Send one request (with retries) and return its JSON; pagers fetch each page this way."""
         return self._send(request)
 
     def _perform(self, step: Any) -> Any:
@@ -194,14 +195,17 @@ class Client(BaseClient):
             yield source
 
     def sleep(self, seconds: float) -> None:
+        """Block for ``seconds``; event streams wait this way before reconnecting."""
         time.sleep(seconds)
 
     # -- helpers for models -------------------------------------------------------------------
 
     def pager(self, *args: Any, **kwargs: Any) -> Pager[Any]:
+        """A :class:`Pager` over this client, for the list operations of resources."""
         return Pager(self, *args, **kwargs)
 
     def await_or_call(self, value: Any, fn: Callable[[Any], T]) -> T:
+        """``fn(value)``: the sync half of code shared with :class:`AsyncClient`."""
         return fn(value)
 
     def load_output(self, run: Run) -> str | None:
@@ -287,6 +291,7 @@ class AsyncClient(BaseClient):
                 error = exc
 
     async def drive_one(self, request: Request) -> Any:
+        """Send one request (with retries) and return its JSON; pagers fetch each page this way."""
         await self._ensure_resolved()
         return await self._send(request)
 
@@ -374,14 +379,17 @@ class AsyncClient(BaseClient):
             yield source
 
     async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` without blocking the loop; event streams wait so before reconnecting."""
         await asyncio.sleep(seconds)
 
     # -- helpers for models -------------------------------------------------------------------
 
     def pager(self, *args: Any, **kwargs: Any) -> AsyncPager[Any]:
+        """An :class:`AsyncPager` over this client, for the list operations of resources."""
         return AsyncPager(self, *args, **kwargs)
 
     async def await_or_call(self, value: Any, fn: Callable[[Any], T]) -> T:
+        """``fn`` of the awaited ``value`` (an async pager is read to a list first)."""
         if isinstance(value, AsyncPager):
             return fn(await value.to_list())
         return fn(await value)
@@ -436,6 +444,7 @@ class _Sink:
         return self
 
     def write(self, chunk: bytes) -> None:
+        """Write one chunk, count it, and report it to the download's progress callback."""
         self._fh.write(chunk)
         self.total += len(chunk)
         if self.step.progress:

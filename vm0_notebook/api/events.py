@@ -48,6 +48,7 @@ class _Tracker:
 
     @property
     def path(self) -> str:
+        """The run's ``/runs/{id}/events`` path, the id URL-quoted."""
         return f"/runs/{quote(self.run_id, safe='')}/events"
 
     def connection(self) -> tuple[dict[str, Any], dict[str, str]]:
@@ -76,6 +77,7 @@ class _Tracker:
         return self.accept_event(event)
 
     def accept_event(self, event: Event) -> list[Event]:
+        """The events to hand on for one event: none for a duplicate, a ``gap`` before a jump."""
         out: list[Event] = []
         if event.event == "output":
             seq = event.sequence
@@ -117,12 +119,14 @@ class _Tracker:
         return self.complete is not None and not self._conn_outputs and not self._conn_live
 
     def from_logs(self, entries: list[LogEntry]) -> list[Event]:
+        """The output events recovered from log entries, in sequence order, duplicates dropped."""
         out: list[Event] = []
         for entry in sorted((e for e in entries if e.sequence), key=lambda e: e.sequence or 0):
             out += self.accept_event(event_from_log(entry))
         return out
 
     def finish(self) -> list[Event]:
+        """The held ``complete`` event, handed on last (after any output recovered from logs)."""
         assert self.complete is not None
         return self._observed([self.complete])
 

@@ -41,10 +41,12 @@ class LocalFile:
     sha256: str
 
     def manifest(self) -> dict[str, Any]:
+        """The file's entry in an upload request: path, size and hash."""
         return {"path": self.path, "size": self.size, "hash": self.sha256}
 
 
 def sha256_file(path: Path) -> str:
+    """The hex SHA-256 of a file, read in chunks so big files need little memory."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while chunk := fh.read(_CHUNK):
@@ -125,9 +127,11 @@ class VersionCache:
         self.root = root
 
     def path(self, key: str) -> Path:
+        """The folder a version with this id is (or would be) kept in."""
         return self.root / key
 
     def lookup(self, key: str | None) -> Path | None:
+        """The folder of a complete cached version, or None when it is not cached."""
         if not key:
             return None
         path = self.path(key)

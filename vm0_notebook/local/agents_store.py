@@ -135,6 +135,7 @@ def agent_json(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def version_json(row: sqlite3.Row) -> dict[str, Any]:
+    """An agent version row as the API shows it (without its config)."""
     return {
         "id": row["id"], "agent_id": row["agent_id"], "version_number": row["version_number"],
         "message": row["message"], "created_by": row["created_by"],
@@ -215,6 +216,7 @@ class AgentStore:
         return self.find(row["id"])
 
     def delete(self, row: sqlite3.Row) -> None:
+        """Delete the agent's row in one transaction."""
         with self.db.tx() as c:
             c.execute("DELETE FROM agents WHERE id = ?", (row["id"],))
 

@@ -82,6 +82,7 @@ class LocalServer:
 
     @property
     def sandbox(self) -> str:
+        """The runner's sandbox, ``bubblewrap`` or ``process``, as ``/health`` reports it."""
         return self.runner.sandbox
 
     @property

@@ -27,11 +27,13 @@ class Frame(NamedTuple):
     id: int | None = None
 
     def encode(self) -> bytes:
+        """The frame as SSE wire bytes: ``id`` (if any), ``event`` and ``data`` lines."""
         head = f"id: {self.id}\n" if self.id is not None else ""
         return f"{head}event: {self.event}\ndata: {self.data}\n\n".encode()
 
 
 def status_frame(run_id: str, status: str) -> Frame:
+    """A ``status`` frame telling subscribers the run's new status."""
     return Frame("status", compact({"status": status, "run_id": run_id}))
 
 
@@ -53,11 +55,13 @@ class Broker:
         self._subscribers: dict[str, set[asyncio.Queue[Frame]]] = {}
 
     def subscribe(self, run_id: str) -> asyncio.Queue[Frame]:
+        """A new queue that receives every frame published for the run from now on."""
         queue: asyncio.Queue[Frame] = asyncio.Queue()
         self._subscribers.setdefault(run_id, set()).add(queue)
         return queue
 
     def unsubscribe(self, run_id: str, queue: asyncio.Queue[Frame]) -> None:
+        """Stop feeding ``queue``; the run's set goes once it has no queue left."""
         queues = self._subscribers.get(run_id)
         if queues is not None:
             queues.discard(queue)
@@ -65,6 +69,7 @@ class Broker:
                 del self._subscribers[run_id]
 
     def publish(self, run_id: str, frame: Frame) -> None:
+        """Put a frame on every queue of the run; after ``complete`` the run's set is dropped."""
         for queue in self._subscribers.get(run_id, ()):
             queue.put_nowait(frame)
         if frame.event == "complete":

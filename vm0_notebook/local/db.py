@@ -24,6 +24,7 @@ from typing import Any
 
 
 class Database:
+    """The server's SQLite store: one WAL connection shared by the loop and threads under a lock."""
     def __init__(self, path: Path, schemas: Iterable[str] = ()) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -54,13 +55,16 @@ class Database:
             self._conn.execute("COMMIT")
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        """The first row of a query, or None."""
         with self._lock:
             return self._conn.execute(sql, params).fetchone()
 
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Every row of a query."""
         with self._lock:
             return self._conn.execute(sql, params).fetchall()
 
     def close(self) -> None:
+        """Close the connection (under the lock, so no query is cut off midway)."""
         with self._lock:
             self._conn.close()

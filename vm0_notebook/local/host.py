@@ -58,11 +58,13 @@ class Host:
         return f"Host(runs_with_secrets={len(self.secrets)})"
 
     def workdir(self, session_id: str) -> Path:
+        """The working folder of a session, under ``sessions_dir``: runs of a session share it."""
         return self.sessions_dir / session_id
 
     # -- RunHost -----------------------------------------------------------------------------
 
     async def prepare(self, run_id: str) -> RunSpec:
+        """Lay out the run's working folder and return its spec; raise when the agent cannot run."""
         run = self.runs.get(run_id)
         version = self.db.one("SELECT * FROM agent_versions WHERE id = ?",
                               (run["agent_version_id"],))
@@ -107,10 +109,12 @@ class Host:
         )
 
     def started(self, run_id: str, sandbox: str) -> None:
+        """Mark the run ``running`` and send a status event (once, if it was still pending)."""
         if self.runs.mark_started(run_id, sandbox):
             self.broker.publish(run_id, status_frame(run_id, "running"))
 
     def output(self, run_id: str, type: str, data: dict[str, Any]) -> None:
+        """Store one output event, publish it, and keep the ``result`` text for the end."""
         seq, frame = self.records.add_output(run_id, type, data)
         self.broker.publish(run_id, Frame("output", frame, seq))
         if type == "result" and isinstance(data.get("result"), str):
@@ -120,14 +124,17 @@ class Host:
         self, run_id: str, type: LogType, level: LogLevel, message: str,
         metadata: dict[str, Any] | None = None,
     ) -> None:
+        """Queue one log line for the run (written in the next batch)."""
         self.records.add_log(run_id, type, level, message, metadata)
 
     def metric(self, run_id: str, sample: MetricSample) -> None:
+        """Queue one resource sample for the run (written in the next batch)."""
         self.records.add_metric(run_id, sample)
 
     async def finish(
         self, run_id: str, status: FinalStatus, error: str | None, exit_code: int | None
     ) -> None:
+        """Record the end: artifact version and checkpoint if prepared, status, end frames."""
         run = self.runs.get(run_id)
         checkpoint_id = artifact_version = None
         if run_id in self._prepared:

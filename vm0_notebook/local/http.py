@@ -57,6 +57,7 @@ class ApiError(Exception):
         self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
+        """The JSON body of the error response: ``{"error": {type, code, message, param?}}``."""
         error = {"type": self.type, "code": self.code, "message": self.message}
         if self.param is not None:
             error["param"] = self.param
@@ -64,26 +65,32 @@ class ApiError(Exception):
 
 
 def invalid(message: str, param: str | None = None, code: str = "invalid_parameter") -> ApiError:
+    """A 400 ``invalid_request_error`` for a bad parameter."""
     return ApiError("invalid_request_error", code, message, param)
 
 
 def missing(param: str, message: str | None = None) -> ApiError:
+    """A 400 ``missing_parameter`` error for a required parameter left out."""
     return invalid(message or f"Missing required parameter: '{param}'", param, "missing_parameter")
 
 
 def invalid_state(message: str) -> ApiError:
+    """A 400 ``invalid_state`` error: the request is valid but not in the resource's state."""
     return invalid(message, None, "invalid_state")
 
 
 def not_found(what: str, key: str, param: str | None = None) -> ApiError:
+    """A 404 ``resource_not_found`` error naming what was looked for."""
     return ApiError("not_found_error", "resource_not_found", f"No such {what}: '{key}'", param)
 
 
 def conflict(message: str, param: str | None = None) -> ApiError:
+    """A 409 ``resource_already_exists`` error."""
     return ApiError("conflict_error", "resource_already_exists", message, param)
 
 
 def forbidden(message: str) -> ApiError:
+    """A 403 ``permission_denied`` error."""
     return ApiError("authorization_error", "permission_denied", message)
 
 
@@ -96,6 +103,7 @@ def new_id(prefix: str) -> str:
 
 
 def request_id() -> str:
+    """A fresh random ``req_...`` id for the ``X-Request-Id`` header."""
     return "req_" + secrets.token_hex(16)
 
 
@@ -119,10 +127,12 @@ def parse_time(value: str, param: str) -> str:
 
 
 def ok(data: Any, status: int = 200) -> JSONResponse:
+    """A JSON response (200 unless ``status`` says otherwise)."""
     return JSONResponse(data, status_code=status)
 
 
 def no_content() -> Response:
+    """An empty 204 response, as deletes answer."""
     return Response(status_code=204)
 
 
@@ -179,6 +189,7 @@ def str_map(body: dict[str, Any], name: str) -> dict[str, str]:
 
 
 def check_name(name: Any, param: str = "name") -> str:
+    """The name, checked: 1-100 lowercase letters, digits and hyphens, no hyphen at either end."""
     if not isinstance(name, str) or not name:
         raise missing(param) if not name else invalid(f"'{param}' must be a string", param)
     if len(name) > MAX_NAME or not NAME_RE.match(name):

@@ -109,11 +109,13 @@ class Records:
         self, run_id: str, type: str, level: str, message: str,
         metadata: dict[str, Any] | None = None,
     ) -> None:
+        """Queue one log line; the batch is written on the next turn of the loop."""
         self._logs.append((run_id, now_iso(), type, level, message,
                            compact(metadata) if metadata else None))
         self._schedule()
 
     def add_metric(self, run_id: str, sample: MetricSample) -> None:
+        """Queue one resource sample; the batch is written on the next turn of the loop."""
         extra = sample.extra or {}
         self._metrics.append((
             run_id, sample.timestamp, sample.cpu_percent, sample.memory_bytes,

@@ -26,6 +26,7 @@ LEVELS = ("debug", "info", "warn", "error")
 
 
 def log_json(row: sqlite3.Row) -> dict[str, Any]:
+    """A log row as the API shows it (``metadata`` only when there is some)."""
     entry = {"timestamp": row["timestamp"], "type": row["type"], "level": row["level"],
              "message": row["message"]}
     if row["metadata"]:

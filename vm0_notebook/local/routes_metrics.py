@@ -30,6 +30,7 @@ def _mb(value: int | None) -> float | None:
 
 
 def sample_json(row: sqlite3.Row) -> dict[str, Any]:
+    """A metric row as the API shows it, bytes also given in MB."""
     return {
         "timestamp": row["timestamp"],
         "cpu_percent": row["cpu_percent"],

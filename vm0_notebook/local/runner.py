@@ -156,6 +156,7 @@ class _Job:
         return True
 
     async def run(self) -> None:
+        """Prepare and run the agent to its end; any failure finishes the run as ``failed``."""
         try:
             spec = await self.host.prepare(self.run_id)
         except Exception as exc:
@@ -327,12 +328,14 @@ class _AgentProtocol(asyncio.SubprocessProtocol):
         self._closed: asyncio.Future[None] = loop.create_future()
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:
+        """Feed a chunk of stdout/stderr to the output; a failure there is logged, not raised."""
         try:
             self.output.feed(fd, data)
         except Exception:
             logger.exception("run %s: reporting output failed", self.output.run_id)
 
     def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        """Flush a closed pipe's output; once both pipes are closed, the output is drained."""
         if fd not in self._open:
             return
         self._open.discard(fd)
@@ -344,6 +347,7 @@ class _AgentProtocol(asyncio.SubprocessProtocol):
             self._closed.set_result(None)
 
     def process_exited(self) -> None:
+        """Resolve ``exited`` the moment the process ends."""
         if not self.exited.done():
             self.exited.set_result(None)
 

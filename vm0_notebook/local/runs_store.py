@@ -111,18 +111,21 @@ class RunStore:
         self.db = db
 
     def get(self, run_id: str, param: str | None = None) -> sqlite3.Row:
+        """The run's row; raises ``not_found`` (naming ``param``) when there is none."""
         row = self.db.one("SELECT * FROM runs WHERE id = ?", (run_id,))
         if row is None:
             raise not_found("run", run_id, param)
         return row
 
     def session(self, session_id: str, param: str | None = "session_id") -> sqlite3.Row:
+        """The session's row; raises ``not_found`` (naming ``param``) when there is none."""
         row = self.db.one("SELECT * FROM sessions WHERE id = ?", (session_id,))
         if row is None:
             raise not_found("session", session_id, param)
         return row
 
     def checkpoint(self, checkpoint_id: str, param: str | None = "checkpoint_id") -> sqlite3.Row:
+        """The checkpoint's row; raises ``not_found`` (naming ``param``) when there is none."""
         row = self.db.one("SELECT * FROM checkpoints WHERE id = ?", (checkpoint_id,))
         if row is None:
             raise not_found("checkpoint", checkpoint_id, param)
@@ -197,6 +200,7 @@ class RunStore:
         self, run_id: str, status: str, error: str | None, output: str | None,
         exit_code: int | None, checkpoint_id: str | None, artifact_version: str | None,
     ) -> None:
+        """Record the final status and results if the run is still active: the first end wins."""
         with self.db.tx() as c:
             c.execute(
                 "UPDATE runs SET status = ?, error = ?, output = ?, exit_code = ?,"
@@ -208,6 +212,7 @@ class RunStore:
             )
 
     def add_checkpoint(self, run: sqlite3.Row, checkpoint_id: str, tree_id: str) -> None:
+        """Store a checkpoint of the run: its session, agent version, tree, artifact and volumes."""
         with self.db.tx() as c:
             c.execute(
                 "INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

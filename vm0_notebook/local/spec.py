@@ -101,7 +101,9 @@ class RunHost(Protocol):
         process started, exit code, timeout) as ``"system"``."""
         ...
 
-    def metric(self, run_id: str, sample: MetricSample) -> None: ...
+    def metric(self, run_id: str, sample: MetricSample) -> None:
+        """One resource sample of the agent's process tree."""
+        ...
 
     async def finish(
         self, run_id: str, status: FinalStatus, error: str | None, exit_code: int | None

@@ -85,6 +85,7 @@ class StorageRoutes:
         self.signer = Signer(storage.data_dir)
 
     def routes(self) -> list[BaseRoute]:
+        """The ``/v1/volumes`` and ``/v1/artifacts`` routes, plus the signed-URL ones."""
         table: list[BaseRoute] = []
         for kind, (_, plural) in KINDS.items():
             base = f"/v1/{plural}"
@@ -109,11 +110,13 @@ class StorageRoutes:
     # -- storages ----------------------------------------------------------------------------
 
     async def create(self, request: Request, kind: str) -> Response:
+        """``POST /v1/{kind}s``: a new, empty storage with the given name (201)."""
         body = await json_body(request)
         name = check_name(body.get("name"))
         return ok(storage_json(self.storage.create(kind, name)), 201)
 
     async def index(self, request: Request, kind: str) -> Response:
+        """``GET /v1/{kind}s``: the storages, newest first, paged, optionally by ``name``."""
         limit, cursor = page_args(request)
         sql, args = STORAGE_SELECT + "WHERE s.kind = ?", [kind]
         if name := request.query_params.get("name"):
@@ -126,15 +129,18 @@ class StorageRoutes:
         return ok(page(rows, limit, storage_json, lambda r: (r["created_at"], r["id"])))
 
     async def get(self, request: Request, kind: str) -> Response:
+        """``GET /v1/{kind}s/{key}``: one storage with its current version."""
         row = self.storage.find(kind, request.path_params["key"])
         current = row["current_version_id"] and self.storage.version(row["current_version_id"])
         return ok({**storage_json(row), "current_version": current and version_json(current, kind)})
 
     async def delete(self, request: Request, kind: str) -> Response:
+        """``DELETE /v1/{kind}s/{key}``: remove the storage (204)."""
         self.storage.delete(self.storage.find(kind, request.path_params["key"])["id"])
         return no_content()
 
     async def versions(self, request: Request, kind: str) -> Response:
+        """``GET /v1/{kind}s/{key}/versions``: its versions, newest first, paged."""
         limit, cursor = page_args(request)
         sid = self.storage.find(kind, request.path_params["key"])["id"]
         sql, args = "SELECT * FROM storage_versions WHERE storage_id = ?", [sid]
@@ -146,6 +152,7 @@ class StorageRoutes:
     # -- upload ------------------------------------------------------------------------------
 
     async def upload(self, request: Request, kind: str) -> Response:
+        """Start an upload session: signed PUT URLs only for files whose hash is not held."""
         sid = self.storage.find(kind, request.path_params["key"])["id"]
         body = await json_body(request)
         entries = _upload_entries(field(body, "files", list, required=True))
@@ -206,6 +213,7 @@ class StorageRoutes:
         return ok({"path": path, "size": size, "hash": sha})
 
     async def commit(self, request: Request, kind: str) -> Response:
+        """Turn an upload session into a new version; a repeated commit answers the same one."""
         sid = self.storage.find(kind, request.path_params["key"])["id"]
         body = await json_body(request)
         session = field(body, "upload_session_id", str, required=True)
@@ -251,6 +259,7 @@ class StorageRoutes:
     # -- download ----------------------------------------------------------------------------
 
     async def download(self, request: Request, kind: str) -> Response:
+        """Signed URLs of a version's files, or a redirect to its ``format=tar.gz`` archive."""
         query = request.query_params
         ref = query.get("version_id") or query.get("versionId") or "latest"
         _, vid = self.storage.resolve(kind, request.path_params["key"], ref, "version_id")
@@ -269,6 +278,7 @@ class StorageRoutes:
         return ok({"version_id": vid, "files": files, "expires_at": iso(expires)})
 
     async def blob(self, request: Request) -> Response:
+        """Serve one stored file by its hash, behind a signed URL."""
         self.signer.verify("GET", request.url.path, request.query_params)
         sha = request.path_params["sha"]
         if not self.blobs.has(sha):
@@ -276,6 +286,7 @@ class StorageRoutes:
         return FileResponse(self.blobs.path(sha), media_type="application/octet-stream")
 
     async def archive(self, request: Request) -> Response:
+        """Stream a version as a ``.tar.gz``, behind a signed URL."""
         self.signer.verify("GET", request.url.path, request.query_params)
         vid = request.path_params["version_id"]
         version = self.storage.version(vid)

@@ -94,6 +94,7 @@ class VM0Magics(Magics, Configurable):
     @no_var_expand
     @line_cell_magic
     def vm0(self, line: str, cell: str | None = None) -> Any:
+        """Dispatch ``%vm0 COMMAND ...`` (or ``%%vm0 run``) to its command (help set below)."""
         words = split_line(line)
         if not words:
             raise MagicError("give a command: %vm0 run, attach, runs, logs... (see %vm0?)")

@@ -55,6 +55,7 @@ class _Reader(threading.Thread):
         self.failure: BaseException | None = None
 
     def run(self) -> None:
+        """Render each event into the view until the stream ends or ``stop`` is set."""
         view, wake, stop, render = self.view, self.wake, self.stop, RunRenderer()
         try:
             for event in self.events:

@@ -27,6 +27,7 @@ class Resource:
 
     @property
     def noun(self) -> str:
+        """The singular of ``segment`` (``agent`` for ``agents``), for messages."""
         return self.segment.rstrip("s")
 
     def _path(self, key: str, *rest: str) -> str:

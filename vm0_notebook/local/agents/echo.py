@@ -58,6 +58,7 @@ def events(prompt: str, session_id: str | None, cwd: str) -> Iterator[dict[str, 
 
 
 def main() -> int:
+    """Print the events for the prompt on stdin (else ``$VM0_PROMPT``), one per line; returns 0."""
     prompt = sys.stdin.read() if not sys.stdin.isatty() else ""
     prompt = prompt or os.environ.get("VM0_PROMPT", "")
     for event in events(prompt, os.environ.get("VM0_SESSION_ID"), os.getcwd()):
