@@ -271,7 +271,7 @@ class StorageRoutes:
             raise invalid("'format' must be 'tar.gz' or left out", "format")
         expires = int(time.time() + DEFAULT_TTL_S)
         files = [
-            {"path": f.path, "size": f.size, "download_url": self.signer.url(
+            {"path": f.path, "size": f.size, "hash": f.sha256, "download_url": self.signer.url(
                 base, "GET", f"/storage/blobs/{f.sha256}", expires=expires)[0]}
             for f in self.storage.files(vid)
         ]
