@@ -190,12 +190,24 @@ def test_extraction_never_leaves_the_target(tmp_path: Path, name: str) -> None:
     assert list(target.iterdir()) == []  # nothing half-written
 
 
-def test_extraction_refuses_links(tmp_path: Path) -> None:
-    link = tarfile.TarInfo("link")
-    link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
-    archive = tar_with(tmp_path, [link])
-    with pytest.raises(vm0.InvalidResponseError):
+@pytest.mark.parametrize("kind", [tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.CHRTYPE,
+                                  tarfile.BLKTYPE, tarfile.FIFOTYPE])
+def test_extraction_refuses_links_and_devices(tmp_path: Path, kind: bytes) -> None:
+    member = tarfile.TarInfo("odd")
+    member.type, member.linkname = kind, "/etc/passwd"
+    archive = tar_with(tmp_path, [tarfile.TarInfo("ok.txt"), member])
+    with pytest.raises(vm0.InvalidResponseError) as exc:
         storage.extract_tar(archive, tmp_path / "t")
+    assert "'odd'" in str(exc.value)
+    assert not (tmp_path / "t").exists()
+
+
+def test_extraction_of_something_that_is_no_archive(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.tar.gz"
+    junk.write_bytes(b"<html>not a tar</html>")
+    with pytest.raises(vm0.InvalidResponseError) as exc:
+        storage.extract_tar(junk, tmp_path / "t")
+    assert "could not be unpacked" in str(exc.value)
 
 
 def test_unsafe_paths_in_a_file_list(tmp_path: Path) -> None:
@@ -263,6 +275,41 @@ def test_a_falsified_download_is_refused_and_leaves_nothing(
     hostile.mode = None  # the same server, honest now: the version arrives whole
     folder = client.volumes.mount(name)
     assert read_tree(folder) == FILES and folder.parent.name == version.id
+
+
+def test_an_async_client_refuses_a_falsified_download(local_server: Any, proxy: Any,
+                                                      tmp_path: Path) -> None:
+    import asyncio
+
+    name = unique("async-hostile")
+    vm0.Client(api_url=local_server.url, api_key=local_server.token).volumes.push(
+        make_tree(tmp_path / "src", FILES), name)
+    hostile = proxy(HostileStorage, mode="content")
+
+    async def main() -> None:
+        async with vm0.AsyncClient(api_url=hostile.url, api_key=local_server.token,
+                                   cache_dir=tmp_path / "cache") as aclient:
+            with pytest.raises(vm0.InvalidResponseError):
+                await aclient.volumes.mount(name)
+            assert cached(tmp_path / "cache") == []
+            hostile.mode = None
+            assert read_tree(await aclient.volumes.mount(name)) == FILES
+
+    asyncio.run(main())
+
+
+def test_concurrent_mounts_of_one_version_share_one_entry(local_server: Any,
+                                                          tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    name = unique("race")
+    clients = [vm0.Client(api_url=local_server.url, api_key=local_server.token,
+                          cache_dir=tmp_path / "cache") for _ in range(4)]
+    clients[0].volumes.push(make_tree(tmp_path / "src", FILES), name)
+    with ThreadPoolExecutor(4) as pool:
+        folders = list(pool.map(lambda c: c.volumes.mount(name), clients))
+    assert len(set(folders)) == 1 and read_tree(folders[0]) == FILES
+    assert [p.name for p in cached(tmp_path / "cache")] == [folders[0].parent.name]
 
 
 def test_the_cache_is_kept_per_server(local_server: Any, proxy: Any, tmp_path: Path) -> None:
@@ -379,6 +426,12 @@ def test_cache_size_and_clear(local_server: Any, tmp_path: Path) -> None:
         client.cache.clear(older_than=-1)
     with pytest.raises(ValueError):
         client.cache.clear(older_than="week")
-    assert client.cache.clear() > 0 and client.cache.size() == 0
+    leftover = next(iter((tmp_path / "cache" / "versions").iterdir())) / ".staging-crashed"
+    (leftover / "content").mkdir(parents=True)
+    assert client.cache.clear() > 0 and leftover.exists()  # perhaps a download under way
+    two_hours = time.time() - 7200
+    os.utime(leftover, (two_hours, two_hours))
+    client.cache.clear()
+    assert client.cache.size() == 0 and not leftover.exists()
     assert cached(tmp_path / "cache") == []
     assert read_tree(client.volumes.mount(old)) == FILES  # downloaded again

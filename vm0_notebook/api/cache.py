@@ -19,7 +19,6 @@ the version fetched again.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -32,6 +31,11 @@ from contextlib import contextmanager, suppress
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; an entry still appears by one atomic rename
+    fcntl = None  # type: ignore[assignment]
 
 MANIFEST = "manifest.json"
 CONTENT = "content"
@@ -101,6 +105,9 @@ def _freeze(root: Path) -> None:
 def locked(folder: Path) -> Iterator[None]:
     """Hold ``folder/.lock`` exclusively (between processes too)."""
     folder.mkdir(parents=True, exist_ok=True)
+    if fcntl is None:
+        yield
+        return
     with open(folder / ".lock", "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
