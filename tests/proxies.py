@@ -358,11 +358,12 @@ class HostileStorage(Proxy):
     - ``content``: each file's bytes are replaced by others of the same size, and the listing's
       hashes by theirs, so only the version id gives it away (a cache-poisoning attempt).
     - ``listing``: the listing leaves out a file (every file sent is honest).
+    - ``version``: the listing names another version than the one asked for.
     - ``tar``: a 302 to a tar.gz of the version with one file changed and one added.
     - ``tar-escape``: a 302 to a tar.gz of the version plus a member ``../../escape.txt``.
     """
 
-    MODES = ("size", "content", "listing", "tar", "tar-escape")
+    MODES = ("size", "content", "listing", "version", "tar", "tar-escape")
 
     def __init__(self, target: str, mode: str | None = None) -> None:
         super().__init__(target)
@@ -389,15 +390,18 @@ class HostileStorage(Proxy):
         await self.forward(request, send)
 
     def rewrite_body(self, request: Incoming, response: httpx.Response, body: bytes) -> bytes:
-        if self.mode not in ("content", "listing") or not _DOWNLOAD.fullmatch(request.path) \
+        if self.mode not in ("content", "listing", "version") \
+                or not _DOWNLOAD.fullmatch(request.path) \
                 or response.status_code != 200:
             return body
         data = json.loads(body)
         if self.mode == "content":
             for f in data["files"]:
                 f["hash"] = hashlib.sha256(forged(f["size"])).hexdigest()
-        else:
+        elif self.mode == "listing":
             data["files"] = data["files"][:-1]
+        else:
+            data["version_id"] = "0" * 64
         return json.dumps(data).encode()
 
     async def _archive(self, files: list[dict[str, Any]]) -> bytes:

@@ -241,6 +241,7 @@ HOSTILE = {
     "size": "990 bytes",            # the first file named with its true and announced size
     "content": "do not make that version",
     "listing": "do not make that version",
+    "version": "the server answered with 000000000000",
     "tar": "do not make that version",
     "tar-escape": "unsafe file path '../../escape.txt'",
 }
