@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from vm0_notebook.local.http import ApiError
+from vm0_notebook.local.errors import ApiError
 from vm0_notebook.local.store.signing import KEY_FILE, Signer
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from vm0_notebook.local.http import ApiError
+from vm0_notebook.local.errors import ApiError
 from vm0_notebook.local.store.db import Database
 from vm0_notebook.local.store.storages import SCHEMA, Storage
 

@@ -16,16 +16,9 @@ import json
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
-from vm0_notebook.local.http import (
-    ApiError,
-    check_name,
-    conflict,
-    invalid,
-    missing,
-    new_id,
-    not_found,
-    now_iso,
-)
+from vm0_notebook.contract import now_iso
+from vm0_notebook.local.errors import ApiError, check_name, conflict, invalid, missing, not_found
+from vm0_notebook.local.store.ids import new_id
 
 if TYPE_CHECKING:
     from vm0_notebook.local.store.db import Database

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vm0_notebook.local.http import ApiError, invalid
+from vm0_notebook.local.errors import ApiError, invalid
 
 CHECKPOINT = "checkpoint"
 MAX_PATH_BYTES = 4096

@@ -19,7 +19,7 @@ import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
-from vm0_notebook.local.http import now_iso
+from vm0_notebook.contract import now_iso
 
 if TYPE_CHECKING:
     from vm0_notebook.local.runtime.spec import MetricSample

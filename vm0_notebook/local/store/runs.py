@@ -17,7 +17,8 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from vm0_notebook.local.http import invalid, not_found, now_iso
+from vm0_notebook.contract import now_iso
+from vm0_notebook.local.errors import invalid, not_found
 
 if TYPE_CHECKING:
     from vm0_notebook.local.store.db import Database

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from hashlib import sha256
 from pathlib import Path
 
-from vm0_notebook.local.http import forbidden
+from vm0_notebook.local.errors import forbidden
 
 KEY_FILE = "signing.key"
 DEFAULT_TTL_S = 3600

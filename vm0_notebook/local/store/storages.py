@@ -23,7 +23,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vm0_notebook.local.http import ApiError, conflict, invalid, new_id, not_found, now_iso
+from vm0_notebook.contract import now_iso
+from vm0_notebook.local.errors import ApiError, conflict, invalid, not_found
 from vm0_notebook.local.store.blobs import STALE_TMP_S, BlobStore
 from vm0_notebook.local.store.content import (
     CHECKPOINT,
@@ -31,6 +32,7 @@ from vm0_notebook.local.store.content import (
     content_id,
     scan_folder,
 )
+from vm0_notebook.local.store.ids import new_id
 
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute

@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from vm0_notebook._version import __version__
-from vm0_notebook.local.http import ApiError, RequestIdAndAuth, error_response
+from vm0_notebook.local.errors import ApiError
 from vm0_notebook.local.store.agents import SCHEMA as AGENTS_SCHEMA
 from vm0_notebook.local.store.agents import AgentStore
 from vm0_notebook.local.store.db import Database
@@ -40,6 +40,8 @@ from vm0_notebook.local.store.runs import RunStore
 from vm0_notebook.local.store.storages import SCHEMA as STORAGE_SCHEMA
 from vm0_notebook.local.store.storages import Storage
 from vm0_notebook.local.web.broker import Broker
+from vm0_notebook.local.web.middleware import RequestIdAndAuth
+from vm0_notebook.local.web.responses import error_response
 from vm0_notebook.local.web.routes import agents as routes_agents
 from vm0_notebook.local.web.routes import events as routes_events
 from vm0_notebook.local.web.routes import logs as routes_logs

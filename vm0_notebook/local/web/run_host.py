@@ -20,10 +20,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vm0_notebook.local.http import new_id
 from vm0_notebook.local.runtime.output import AgentOutput, Masker
 from vm0_notebook.local.runtime.spec import FinalStatus, LogLevel, LogType, MetricSample, RunSpec
 from vm0_notebook.local.store.agents import parse_memory
+from vm0_notebook.local.store.ids import new_id
 from vm0_notebook.local.store.runs import INTERRUPTED
 from vm0_notebook.local.web.broker import Frame, end_frames, status_frame
 

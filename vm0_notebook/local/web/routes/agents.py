@@ -6,8 +6,10 @@ from typing import TYPE_CHECKING
 
 from starlette.routing import Route
 
-from vm0_notebook.local.http import check_name, field, json_body, no_content, ok, page, page_args
+from vm0_notebook.local.errors import check_name
 from vm0_notebook.local.store.agents import agent_json, version_json
+from vm0_notebook.local.web.requests import field, json_body, page_args
+from vm0_notebook.local.web.responses import no_content, ok, page
 
 if TYPE_CHECKING:
     from starlette.requests import Request

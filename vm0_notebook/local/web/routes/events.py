@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from starlette.routing import Route
 
-from vm0_notebook.local.http import invalid, now_iso
+from vm0_notebook.contract import now_iso
+from vm0_notebook.local.errors import invalid
 from vm0_notebook.local.store.records import compact
 from vm0_notebook.local.store.runs import FINAL
 from vm0_notebook.local.web.broker import Frame, end_frames, status_frame

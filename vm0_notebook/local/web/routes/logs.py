@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.routing import Route
 
-from vm0_notebook.local.http import invalid, ok, page, page_args, parse_time
+from vm0_notebook.local.errors import invalid
+from vm0_notebook.local.web.requests import page_args, parse_time
+from vm0_notebook.local.web.responses import ok, page
 
 if TYPE_CHECKING:
     import sqlite3

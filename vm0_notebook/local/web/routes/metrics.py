@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.routing import Route
 
-from vm0_notebook.local.http import ok, page, page_args
 from vm0_notebook.local.store.runs import run_json
+from vm0_notebook.local.web.requests import page_args
+from vm0_notebook.local.web.responses import ok, page
 
 if TYPE_CHECKING:
     import sqlite3

@@ -8,22 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.routing import Route
 
-from vm0_notebook.local.http import (
-    ApiError,
-    check_name,
-    field,
-    invalid,
-    invalid_state,
-    json_body,
-    missing,
-    new_id,
-    now_iso,
-    ok,
-    page,
-    page_args,
-    parse_time,
-)
+from vm0_notebook.contract import now_iso
+from vm0_notebook.local.errors import ApiError, check_name, invalid, invalid_state, missing
+from vm0_notebook.local.store.ids import new_id
 from vm0_notebook.local.store.runs import ACTIVE, STATUSES, run_json
+from vm0_notebook.local.web.requests import field, json_body, page_args, parse_time
+from vm0_notebook.local.web.responses import ok, page
 
 if TYPE_CHECKING:
     import sqlite3

@@ -23,22 +23,11 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from vm0_notebook.local.http import (
-    check_name,
-    field,
-    invalid,
-    invalid_state,
-    json_body,
-    new_id,
-    no_content,
-    not_found,
-    now_iso,
-    ok,
-    page,
-    page_args,
-)
+from vm0_notebook.contract import now_iso
+from vm0_notebook.local.errors import check_name, invalid, invalid_state, not_found
 from vm0_notebook.local.store.blobs import SHA_RE
 from vm0_notebook.local.store.content import FileEntry, check_path, check_tree
+from vm0_notebook.local.store.ids import new_id
 from vm0_notebook.local.store.signing import DEFAULT_TTL_S, Signer, iso
 from vm0_notebook.local.store.storages import (
     KINDS,
@@ -48,6 +37,8 @@ from vm0_notebook.local.store.storages import (
     version_json,
 )
 from vm0_notebook.local.store.tarstream import tar_gz
+from vm0_notebook.local.web.requests import field, json_body, page_args
+from vm0_notebook.local.web.responses import no_content, ok, page
 
 Handler = Callable[[Request, str], Awaitable[Response]]
 
