@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from vm0_notebook.contract import now_iso
 from vm0_notebook.local.errors import ApiError, check_name, conflict, invalid, missing, not_found
+from vm0_notebook.local.store.db import Database, Where
 from vm0_notebook.local.store.ids import new_id
-
-if TYPE_CHECKING:
-    from vm0_notebook.local.store.db import Database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (
@@ -142,6 +140,30 @@ class AgentStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    def list(self, *, name: str | None, after: int | None, limit: int) -> list[sqlite3.Row]:
+        """Up to ``limit`` agents in the order they were made, after position ``after``."""
+        where = Where()
+        if name:
+            where.add("name = ?", name)
+        if after is not None:
+            where.add("seq > ?", after)
+        return self.db.all(f"SELECT * FROM agents WHERE {where} ORDER BY seq LIMIT ?",
+                           (*where.params, limit))
+
+    def versions(self, agent_id: str, *, after: int | None, limit: int) -> list[sqlite3.Row]:
+        """Up to ``limit`` of the agent's versions, newest first, after number ``after``."""
+        where = Where("agent_id = ?", agent_id)
+        if after is not None:
+            where.add("version_number < ?", after)
+        return self.db.all(
+            f"SELECT * FROM agent_versions WHERE {where} ORDER BY version_number DESC LIMIT ?",
+            (*where.params, limit),
+        )
+
+    def version_by_id(self, version_id: str) -> sqlite3.Row | None:
+        """The ``agent_versions`` row of that id (None once its agent is deleted)."""
+        return self.db.one("SELECT * FROM agent_versions WHERE id = ?", (version_id,))
+
     def find(self, key: str, param: str | None = None) -> sqlite3.Row:
         """An agent by id or by name; 404 naming ``key`` otherwise."""
         row = self.db.one("SELECT * FROM agents WHERE id = ? OR name = ?", (key, key))
@@ -151,8 +173,7 @@ class AgentStore:
 
     def detail(self, row: sqlite3.Row) -> dict[str, Any]:
         """An agent with its description, config and current version."""
-        version = self.db.one("SELECT * FROM agent_versions WHERE id = ?",
-                              (row["current_version_id"],))
+        version = self.version_by_id(row["current_version_id"])
         return {
             **agent_json(row),
             "description": row["description"],

@@ -23,6 +23,26 @@ from pathlib import Path
 from typing import Any
 
 
+class Where:
+    """The conditions of a list query, joined with AND, and their parameters in order.
+
+        where = Where("run_id = ?", run_id)
+        where.add("level = ?", level)
+        db.all(f"SELECT * FROM run_logs WHERE {where} LIMIT ?", (*where.params, 20))
+    """
+
+    def __init__(self, condition: str = "1 = 1", *params: Any) -> None:
+        self.conditions, self.params = [condition], list(params)
+
+    def add(self, condition: str, *params: Any) -> None:
+        """One more condition and its parameters."""
+        self.conditions.append(condition)
+        self.params.extend(params)
+
+    def __str__(self) -> str:
+        return " AND ".join(self.conditions)
+
+
 class Database:
     """The server's SQLite store: one WAL connection shared by the loop and threads under a lock."""
     def __init__(self, path: Path, schemas: Iterable[str] = ()) -> None:

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from vm0_notebook.contract import now_iso
+from vm0_notebook.local.store.db import Where
 
 if TYPE_CHECKING:
     from vm0_notebook.local.runtime.spec import MetricSample
@@ -87,6 +89,57 @@ class Records:
             row = self.db.one("SELECT MAX(sequence) FROM run_events WHERE run_id = ?", (run_id,))
             self._last_seq[run_id] = row[0] or 0
         return self._last_seq[run_id]
+
+    def outputs(self, run_id: str, after: int, limit: int) -> list[sqlite3.Row]:
+        """Up to ``limit`` of the run's ``(sequence, frame)`` output rows after ``after``."""
+        self.flush()
+        return self.db.all(
+            "SELECT sequence, frame FROM run_events WHERE run_id = ? AND sequence > ?"
+            " ORDER BY sequence LIMIT ?", (run_id, after, limit),
+        )
+
+    def logs(
+        self, run_id: str, *, type: str | None, level: str | None, since: str | None,
+        until: str | None, order: str, after: int | None, limit: int,
+    ) -> list[sqlite3.Row]:
+        """Up to ``limit`` of the run's log rows in ``order`` (``asc``/``desc``) after ``after``;
+        ``since`` and ``until`` are inclusive."""
+        where = Where("run_id = ?", run_id)
+        if type:
+            where.add("type = ?", type)
+        if level:
+            where.add("level = ?", level)
+        if since:
+            where.add("timestamp >= ?", since)
+        if until:
+            where.add("timestamp <= ?", until)
+        if after is not None:
+            where.add("id > ?" if order == "asc" else "id < ?", after)
+        direction = "ASC" if order == "asc" else "DESC"
+        self.flush()
+        return self.db.all(
+            f"SELECT * FROM run_logs WHERE {where} ORDER BY id {direction} LIMIT ?",
+            (*where.params, limit),
+        )
+
+    def metrics(self, run_id: str, *, after: int | None, limit: int) -> list[sqlite3.Row]:
+        """Up to ``limit`` of the run's metric samples, oldest first, after ``after``."""
+        self.flush()
+        return self.db.all(
+            "SELECT * FROM run_metrics WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?",
+            (run_id, after or 0, limit),
+        )
+
+    def metric_totals(self, run_id: str) -> sqlite3.Row:
+        """``n``, ``cpu`` (average), ``memory``, ``rx`` and ``tx`` (maxima) over every sample."""
+        self.flush()
+        row = self.db.one(
+            "SELECT COUNT(*) AS n, AVG(cpu_percent) AS cpu, MAX(memory_bytes) AS memory,"
+            " MAX(network_rx_bytes) AS rx, MAX(network_tx_bytes) AS tx"
+            " FROM run_metrics WHERE run_id = ?", (run_id,),
+        )
+        assert row is not None  # an aggregate always has a row
+        return row
 
     def add_output(self, run_id: str, type: str, data: dict[str, Any]) -> tuple[int, str]:
         """Number one output event; returns ``(sequence, frame JSON)``."""

@@ -14,14 +14,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from vm0_notebook.contract import now_iso
+from vm0_notebook.contract import ACTIVE_STATUSES, now_iso, parse_iso
 from vm0_notebook.local.errors import invalid, not_found
-
-if TYPE_CHECKING:
-    from vm0_notebook.local.store.db import Database
+from vm0_notebook.local.store.db import Database, Where
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -76,9 +73,6 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
 );
 """
 
-ACTIVE = ("pending", "running")
-FINAL = ("completed", "failed", "timeout", "cancelled")
-STATUSES = ACTIVE + FINAL
 IDEMPOTENCY_TTL_S = 24 * 3600
 INTERRUPTED = "The local server stopped before this run finished"
 
@@ -100,8 +94,7 @@ def run_json(row: sqlite3.Row) -> dict[str, Any]:
 def _elapsed_ms(row: sqlite3.Row) -> int | None:
     if not row["started_at"] or not row["completed_at"]:
         return None
-    start, end = (datetime.fromisoformat(row[k].replace("Z", "+00:00"))
-                  for k in ("started_at", "completed_at"))
+    start, end = (parse_iso(row[k]) for k in ("started_at", "completed_at"))
     return max(int((end - start).total_seconds() * 1000), 0)
 
 
@@ -110,6 +103,24 @@ class RunStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    def list(
+        self, *, status: str | None, agent_id: str | None, since: str | None,
+        after: int | None, limit: int,
+    ) -> list[sqlite3.Row]:
+        """Up to ``limit`` runs, newest first, after position ``after``; ``agent_id`` may be
+        the agent's name too."""
+        where = Where()
+        if status:
+            where.add("status = ?", status)
+        if agent_id:
+            where.add("(agent_id = ? OR agent_name = ?)", agent_id, agent_id)
+        if since:
+            where.add("created_at >= ?", since)
+        if after is not None:
+            where.add("seq < ?", after)
+        return self.db.all(f"SELECT * FROM runs WHERE {where} ORDER BY seq DESC LIMIT ?",
+                           (*where.params, limit))
 
     def get(self, run_id: str, param: str | None = None) -> sqlite3.Row:
         """The run's row; raises ``not_found`` (naming ``param``) when there is none."""
@@ -168,7 +179,7 @@ class RunStore:
             else:
                 busy = c.execute(
                     "SELECT id, status FROM runs WHERE session_id = ? AND status IN (?, ?)"
-                    " LIMIT 1", (run["session_id"], *ACTIVE),
+                    " LIMIT 1", (run["session_id"], *ACTIVE_STATUSES),
                 ).fetchone()
                 if busy is not None:
                     raise invalid(
@@ -209,7 +220,7 @@ class RunStore:
                 " artifact_version = COALESCE(?, artifact_version), completed_at = ?"
                 " WHERE id = ? AND status IN (?, ?)",
                 (status, error, output, exit_code, checkpoint_id, artifact_version, now_iso(),
-                 run_id, *ACTIVE),
+                 run_id, *ACTIVE_STATUSES),
             )
 
     def add_checkpoint(self, run: sqlite3.Row, checkpoint_id: str, tree_id: str) -> None:
@@ -224,4 +235,5 @@ class RunStore:
 
     def active(self) -> list[sqlite3.Row]:
         """Runs not yet final, oldest first."""
-        return self.db.all("SELECT * FROM runs WHERE status IN (?, ?) ORDER BY seq", ACTIVE)
+        return self.db.all("SELECT * FROM runs WHERE status IN (?, ?) ORDER BY seq",
+                           ACTIVE_STATUSES)

@@ -6,8 +6,8 @@ by ``\\n``, so the same files in the same storage always give the same version a
 unchanged content creates nothing new. Checkpoints (``save_tree``) follow the same rule with the
 storage id ``checkpoint``.
 
-What a version is made of lives in ``storage_content.py``, the HTTP routes in
-``storage_routes.py``; the run host uses the folder methods::
+What a version is made of lives in ``content.py``, the HTTP routes in ``web/routes/storage.py``
+and ``web/routes/files.py``; the run host uses the folder methods::
 
     storage = Storage(db, data_dir)
     vid = storage.commit_folder("artifact", "results", workdir / "artifact", None, run_id)
@@ -23,8 +23,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vm0_notebook.contract import now_iso
-from vm0_notebook.local.errors import ApiError, conflict, invalid, not_found
+from vm0_notebook.contract import VERSION_PREFIX_MIN, is_hex, now_iso
+from vm0_notebook.local.errors import ApiError, conflict, invalid, invalid_state, not_found
 from vm0_notebook.local.store.blobs import STALE_TMP_S, BlobStore
 from vm0_notebook.local.store.content import (
     CHECKPOINT,
@@ -32,11 +32,10 @@ from vm0_notebook.local.store.content import (
     content_id,
     scan_folder,
 )
+from vm0_notebook.local.store.db import Where
 from vm0_notebook.local.store.ids import new_id
 
 if TYPE_CHECKING:
-    from starlette.routing import BaseRoute
-
     from vm0_notebook.local.store.db import Database
 
 SCHEMA = """
@@ -97,7 +96,6 @@ CREATE TABLE IF NOT EXISTS upload_files (
 """
 
 KINDS = {"volume": ("vol", "volumes"), "artifact": ("art", "artifacts")}
-HEX = frozenset("0123456789abcdef")
 
 
 def version_json(row: sqlite3.Row, kind: str) -> dict[str, Any]:
@@ -133,13 +131,21 @@ class Storage:
         self.blobs = BlobStore(data_dir / "blobs")
         self._sweep()
 
-    def routes(self) -> list[BaseRoute]:
-        """``/v1/volumes...``, ``/v1/artifacts...`` and the signed ``/storage/...`` URLs."""
-        from vm0_notebook.local.web.routes.storage import StorageRoutes
-
-        return StorageRoutes(self).routes()
-
     # -- storages ----------------------------------------------------------------------------
+
+    def list(
+        self, kind: str, *, name: str | None, after: tuple[str, str] | None, limit: int
+    ) -> list[sqlite3.Row]:
+        """Up to ``limit`` storages of ``kind``, newest first, after ``(created_at, id)``."""
+        where = Where("s.kind = ?", kind)
+        if name:
+            where.add("s.name = ?", name)
+        if after is not None:
+            where.add("(s.created_at, s.id) < (?, ?)", *after)
+        return self.db.all(
+            f"{STORAGE_SELECT}WHERE {where} ORDER BY s.created_at DESC, s.id DESC LIMIT ?",
+            (*where.params, limit),
+        )
 
     def find(self, kind: str, key: str, param: str | None = None) -> sqlite3.Row:
         """The storage named or identified by ``key``, or a 404."""
@@ -174,6 +180,16 @@ class Storage:
 
     # -- versions ----------------------------------------------------------------------------
 
+    def versions(self, storage_id: str, *, after: int | None, limit: int) -> list[sqlite3.Row]:
+        """Up to ``limit`` of the storage's versions, newest first, after number ``after``."""
+        where = Where("storage_id = ?", storage_id)
+        if after is not None:
+            where.add("number < ?", after)
+        return self.db.all(
+            f"SELECT * FROM storage_versions WHERE {where} ORDER BY number DESC LIMIT ?",
+            (*where.params, limit),
+        )
+
     def version(self, version_id: str) -> sqlite3.Row | None:
         """The ``storage_versions`` row, or None."""
         return self.db.one("SELECT * FROM storage_versions WHERE id = ?", (version_id,))
@@ -199,10 +215,10 @@ class Storage:
                 raise invalid(f"The {label} has no versions yet", param)
             return row["id"], row["current_version_id"]
         ref = ref.lower()
-        if len(ref) < 8:
-            raise invalid(f"Version reference {ref!r} is too short: use 8 or more hex characters",
-                          param)
-        matches = [] if not set(ref) <= HEX else self.db.all(
+        if len(ref) < VERSION_PREFIX_MIN:  # hex or not: a short reference names nothing
+            raise invalid(f"Version reference {ref!r} is too short: use {VERSION_PREFIX_MIN} "
+                          "or more hex characters", param)
+        matches = [] if not is_hex(ref) else self.db.all(
             "SELECT id FROM storage_versions WHERE storage_id = ? AND id LIKE ? LIMIT 2",
             (row["id"], ref + "%"),
         )
@@ -239,6 +255,76 @@ class Storage:
             "WHERE id = ? AND current_version_id IS NOT ?", (vid, now_iso(), storage_id, vid),
         )
         return vid
+
+    # -- uploads -----------------------------------------------------------------------------
+
+    def open_upload(
+        self, storage_id: str, message: str | None, expires: int,
+        entries: Sequence[tuple[str, int, str | None]], held: Sequence[str | None],
+    ) -> str:
+        """A new upload session of ``(path, size, hash)`` entries (``held``: the blob each
+        already has, or None); returns its id."""
+        session = new_id("upl")
+        with self.db.tx() as c:
+            c.execute("INSERT INTO upload_sessions VALUES (?, ?, ?, ?, NULL, ?)",
+                      (session, storage_id, message, expires, now_iso()))
+            c.executemany(
+                "INSERT INTO upload_files VALUES (?, ?, ?, ?, ?, ?)",
+                [(session, i, p, s, d, held[i]) for i, (p, s, d) in enumerate(entries)],
+            )
+        return session
+
+    def upload_file(self, session: str, idx: int) -> sqlite3.Row | None:
+        """File ``idx`` of an upload session with its session's ``version_id``, or None."""
+        return self.db.one(
+            "SELECT f.*, s.version_id FROM upload_files f JOIN upload_sessions s "
+            "ON s.id = f.session_id WHERE f.session_id = ? AND f.idx = ?", (session, idx),
+        )
+
+    def mark_received(self, session: str, idx: int, sha: str) -> None:
+        """File ``idx`` of the session has arrived as blob ``sha``."""
+        with self.db.tx() as c:
+            c.execute("UPDATE upload_files SET received = ? WHERE session_id = ? AND idx = ?",
+                      (sha, session, idx))
+
+    def commit_upload(self, storage_id: str, session: str, message: str | None) -> str:
+        """The upload session as the storage's new version; a repeated commit answers the
+        same version. 404 for an unknown session, 400 when expired or incomplete."""
+        with self.db.tx() as c:
+            row = c.execute("SELECT * FROM upload_sessions WHERE id = ? AND storage_id = ?",
+                            (session, storage_id)).fetchone()
+            if row is None:
+                raise not_found("upload session", session, "upload_session_id")
+            vid = row["version_id"]
+            if vid is None:  # a second commit of the same session answers the same version
+                if row["expires"] < time.time():
+                    raise invalid_state("This upload session has expired; start a new upload")
+                files = self._arrived(c.execute(
+                    "SELECT * FROM upload_files WHERE session_id = ? ORDER BY idx", (session,)
+                ).fetchall())
+                vid = self.record_version(
+                    c, storage_id, files, message if message is not None else row["message"],
+                    None,
+                )
+                c.execute("UPDATE upload_sessions SET version_id = ? WHERE id = ?", (vid, session))
+        return vid
+
+    def _arrived(self, rows: list[Any]) -> list[FileEntry]:
+        files, missing = [], []
+        for r in rows:
+            sha = r["received"]
+            if sha is None and r["hash"] and self.blobs.has(r["hash"]) \
+                    and self.blobs.size(r["hash"]) == r["size"]:
+                sha = r["hash"]  # the same bytes arrived meanwhile by another upload
+            if sha is None:
+                missing.append(r["path"])
+            else:
+                files.append(FileEntry(r["path"], sha, r["size"]))
+        if missing:
+            shown = ", ".join(repr(p) for p in missing[:5]) + (", ..." if len(missing) > 5 else "")
+            raise invalid(f"Upload incomplete: {len(missing)} of {len(rows)} files not received "
+                          f"({shown})", "upload_session_id", "upload_incomplete")
+        return files
 
     # -- folders (for the run host; blocking, call them in a thread) -------------------------
 

@@ -12,14 +12,12 @@ open event streams end with their ``complete``.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -37,74 +35,28 @@ from vm0_notebook.local.store.records import SCHEMA as RECORDS_SCHEMA
 from vm0_notebook.local.store.records import Records
 from vm0_notebook.local.store.runs import SCHEMA as RUNS_SCHEMA
 from vm0_notebook.local.store.runs import RunStore
+from vm0_notebook.local.store.signing import Signer
 from vm0_notebook.local.store.storages import SCHEMA as STORAGE_SCHEMA
 from vm0_notebook.local.store.storages import Storage
 from vm0_notebook.local.web.broker import Broker
 from vm0_notebook.local.web.middleware import RequestIdAndAuth
 from vm0_notebook.local.web.responses import error_response
-from vm0_notebook.local.web.routes import agents as routes_agents
-from vm0_notebook.local.web.routes import events as routes_events
-from vm0_notebook.local.web.routes import logs as routes_logs
-from vm0_notebook.local.web.routes import metrics as routes_metrics
-from vm0_notebook.local.web.routes import runs as routes_runs
+from vm0_notebook.local.web.routes import agents as agent_routes
+from vm0_notebook.local.web.routes import events as event_routes
+from vm0_notebook.local.web.routes import files as file_routes
+from vm0_notebook.local.web.routes import logs as log_routes
+from vm0_notebook.local.web.routes import metrics as metric_routes
+from vm0_notebook.local.web.routes import runs as run_routes
+from vm0_notebook.local.web.routes import storage as storage_routes
 from vm0_notebook.local.web.run_host import Host
-
-if TYPE_CHECKING:
-    from vm0_notebook.local.runtime.spec import RunnerAPI
+from vm0_notebook.local.web.state import DEFAULT_HEARTBEAT_S, LocalServer, local_server
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_HEARTBEAT_S = 10.0
 
 
 def default_max_concurrent() -> int:
     """Twice the CPU count."""
     return 2 * (os.cpu_count() or 1)
-
-
-@dataclass
-class LocalServer:
-    """Everything the handlers share, as ``request.app.state.local``."""
-
-    data_dir: Path
-    db: Database
-    storage: Storage
-    agents: AgentStore
-    runs: RunStore
-    records: Records
-    broker: Broker
-    host: Host
-    max_concurrent: int
-    sandbox_choice: str | None = None
-    heartbeat_s: float = DEFAULT_HEARTBEAT_S
-    runner: RunnerAPI = field(init=False)
-    _stopping: asyncio.Future[None] | None = field(default=None, init=False, repr=False)
-
-    @property
-    def sandbox(self) -> str:
-        """The runner's sandbox, ``bubblewrap`` or ``process``, as ``/health`` reports it."""
-        return self.runner.sandbox
-
-    @property
-    def stopping(self) -> bool:
-        """True once :meth:`stop_runs` has begun: no new run is accepted."""
-        return self._stopping is not None
-
-    async def stop_runs(self) -> None:
-        """Stop every agent and fail every queued run, once, however often it is called.
-
-        Every run is final afterwards, so every open event stream has had its ``complete``
-        and ends by itself: the server can then close its connections cleanly.
-        """
-        if self._stopping is None:
-            self._stopping = asyncio.ensure_future(self._stop_runs())
-        await asyncio.shield(self._stopping)
-
-    async def _stop_runs(self) -> None:
-        await self.runner.shutdown()
-        for run_id in self.host.fail_interrupted():
-            logger.warning("run %s was still queued when the server stopped: marked failed",
-                           run_id)
 
 
 def create_app(
@@ -121,10 +73,11 @@ def create_app(
     db = Database(data_dir / "vm0.db", [AGENTS_SCHEMA, RUNS_SCHEMA, RECORDS_SCHEMA,
                                         STORAGE_SCHEMA])
     storage = Storage(db, data_dir)
-    runs, records, broker = RunStore(db), Records(db), Broker()
+    runs, records, broker, agents = RunStore(db), Records(db), Broker(), AgentStore(db)
     server = LocalServer(
-        data_dir=data_dir, db=db, storage=storage, agents=AgentStore(db), runs=runs,
-        records=records, broker=broker, host=Host(runs, records, storage, broker, data_dir),
+        data_dir=data_dir, db=db, storage=storage, agents=agents, runs=runs,
+        records=records, broker=broker,
+        host=Host(runs, records, storage, broker, agents, data_dir), signer=Signer(data_dir),
         max_concurrent=max_concurrent or default_max_concurrent(), sandbox_choice=sandbox,
         heartbeat_s=heartbeat_s,
     )
@@ -148,12 +101,13 @@ def create_app(
 
     routes = [
         Route("/health", health, methods=["GET"]),
-        *routes_agents.ROUTES,
-        *routes_runs.ROUTES,
-        *routes_events.ROUTES,
-        *routes_logs.ROUTES,
-        *routes_metrics.ROUTES,
-        *storage.routes(),
+        *agent_routes.ROUTES,
+        *run_routes.ROUTES,
+        *event_routes.ROUTES,
+        *log_routes.ROUTES,
+        *metric_routes.ROUTES,
+        *storage_routes.ROUTES,
+        *file_routes.ROUTES,
     ]
     app = Starlette(
         routes=routes,
@@ -170,7 +124,7 @@ def create_app(
 
 async def health(request: Request) -> Response:
     """``GET /health``: the server is up; its version and sandbox."""
-    server: LocalServer = request.app.state.local
+    server = local_server(request)
     return JSONResponse({"status": "ok", "version": __version__, "sandbox": server.sandbox,
                          "pid": os.getpid()})
 

@@ -30,6 +30,7 @@ from vm0_notebook.local.web.broker import Frame, end_frames, status_frame
 if TYPE_CHECKING:
     import sqlite3
 
+    from vm0_notebook.local.store.agents import AgentStore
     from vm0_notebook.local.store.records import Records
     from vm0_notebook.local.store.runs import RunStore
     from vm0_notebook.local.store.storages import Storage
@@ -46,10 +47,11 @@ class Host:
     """Implements :class:`~vm0_notebook.local.runtime.spec.RunHost` over the server's stores."""
 
     def __init__(
-        self, runs: RunStore, records: Records, storage: Storage, broker: Broker, data_dir: Path
+        self, runs: RunStore, records: Records, storage: Storage, broker: Broker,
+        agents: AgentStore, data_dir: Path,
     ) -> None:
         self.runs, self.records, self.storage, self.broker = runs, records, storage, broker
-        self.db = runs.db
+        self.agents = agents
         self.sessions_dir = data_dir / "sessions"
         self.secrets: dict[str, dict[str, str]] = {}
         self._results: dict[str, str] = {}
@@ -67,8 +69,7 @@ class Host:
     async def prepare(self, run_id: str) -> RunSpec:
         """Lay out the run's working folder and return its spec; raise when the agent cannot run."""
         run = self.runs.get(run_id)
-        version = self.db.one("SELECT * FROM agent_versions WHERE id = ?",
-                              (run["agent_version_id"],))
+        version = self.agents.version_by_id(run["agent_version_id"])
         if version is None:
             raise RuntimeError(f"agent '{run['agent_name']}' was deleted")
         config = json.loads(version["config"])

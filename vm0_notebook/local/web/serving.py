@@ -5,7 +5,7 @@
     await server.serve(sockets=[sock])
 
 On SIGTERM or SIGINT the server stops taking connections, then stops every run
-(:meth:`~vm0_notebook.local.web.app.LocalServer.stop_runs`), so each open event stream sends its
+(:meth:`~vm0_notebook.local.web.state.LocalServer.stop_runs`), so each open event stream sends its
 run's ``status``, ``error`` and ``complete`` and ends normally, and only then drains its
 connections. A client sees why its stream ended instead of a connection cut mid-stream.
 """

@@ -10,6 +10,7 @@ from vm0_notebook.local.errors import check_name
 from vm0_notebook.local.store.agents import agent_json, version_json
 from vm0_notebook.local.web.requests import field, json_body, page_args
 from vm0_notebook.local.web.responses import no_content, ok, page
+from vm0_notebook.local.web.state import local_server
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -19,25 +20,16 @@ if TYPE_CHECKING:
 
 
 def _agents(request: Request) -> AgentStore:
-    return request.app.state.local.agents
+    return local_server(request).agents
 
 
 async def list_agents(request: Request) -> Response:
     """``GET /v1/agents``: agents in the order they were made (or by ``?name=``), one page."""
     limit, cursor = page_args(request, shape=(int,))
-    where, params = ["1 = 1"], []
     name = request.query_params.get("name")
     if name:
         check_name(name)
-        where.append("name = ?")
-        params.append(name)
-    if cursor:
-        where.append("seq > ?")
-        params.append(int(cursor[0]))
-    rows = _agents(request).db.all(
-        f"SELECT * FROM agents WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?",
-        (*params, limit + 1),
-    )
+    rows = _agents(request).list(name=name, after=cursor and cursor[0], limit=limit + 1)
     return ok(page(rows, limit, agent_json, lambda r: (r["seq"],)))
 
 
@@ -85,14 +77,7 @@ async def list_versions(request: Request) -> Response:
     limit, cursor = page_args(request, shape=(int,))
     store = _agents(request)
     agent = store.find(request.path_params["agent_id"])
-    where, params = "agent_id = ?", [agent["id"]]
-    if cursor:
-        where += " AND version_number < ?"
-        params.append(int(cursor[0]))
-    rows = store.db.all(
-        f"SELECT * FROM agent_versions WHERE {where} ORDER BY version_number DESC LIMIT ?",
-        (*params, limit + 1),
-    )
+    rows = store.versions(agent["id"], after=cursor and cursor[0], limit=limit + 1)
     return ok(page(rows, limit, version_json, lambda r: (r["version_number"],)))
 
 

@@ -16,17 +16,17 @@ from typing import TYPE_CHECKING
 
 from starlette.routing import Route
 
-from vm0_notebook.contract import now_iso
+from vm0_notebook.contract import FINAL_STATUSES, now_iso
 from vm0_notebook.local.errors import invalid
 from vm0_notebook.local.store.records import compact
-from vm0_notebook.local.store.runs import FINAL
 from vm0_notebook.local.web.broker import Frame, end_frames, status_frame
+from vm0_notebook.local.web.state import local_server
 
 if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
-    from vm0_notebook.local.web.app import LocalServer
+    from vm0_notebook.local.web.state import LocalServer
 
 REPLAY_PAGE = 1000
 SEND_TIMEOUT_S = 60.0
@@ -59,7 +59,7 @@ async def run_events(request: Request) -> Response:
     """``GET /v1/runs/{id}/events``: the run's event stream (SSE), replayed then live."""
     from sse_starlette import EventSourceResponse, ServerSentEvent
 
-    server: LocalServer = request.app.state.local
+    server = local_server(request)
     run_id = request.path_params["run_id"]
     server.runs.get(run_id)
     after = _last_event_id(request)
@@ -94,18 +94,14 @@ async def _frames(
     # Replay what is stored, a page at a time; flushing first makes the store hold every
     # output numbered so far, and the live queue holds every one after.
     while True:
-        server.records.flush()
-        rows = server.db.all(
-            "SELECT sequence, frame FROM run_events WHERE run_id = ? AND sequence > ?"
-            " ORDER BY sequence LIMIT ?", (run_id, after, REPLAY_PAGE),
-        )
+        rows = server.records.outputs(run_id, after, REPLAY_PAGE)
         if rows:
             after = rows[-1][0]
             yield b"".join(Frame("output", r[1], r[0]).encode() for r in rows)
         if len(rows) < REPLAY_PAGE:
             break
     run = server.runs.get(run_id)
-    if run["status"] in FINAL:
+    if run["status"] in FINAL_STATUSES:
         frames = end_frames(run["status"], run["output"], run["error"])
         if run["status"] != first:  # it ended during the replay
             frames.insert(0, status_frame(run_id, run["status"]))

@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.routing import Route
 
+from vm0_notebook.contract import LOG_LEVELS, LOG_TYPES
 from vm0_notebook.local.errors import invalid
 from vm0_notebook.local.web.requests import page_args, parse_time
 from vm0_notebook.local.web.responses import ok, page
+from vm0_notebook.local.web.state import local_server
 
 if TYPE_CHECKING:
     import sqlite3
@@ -21,10 +23,7 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
-    from vm0_notebook.local.web.app import LocalServer
 
-TYPES = ("agent", "system", "network")
-LEVELS = ("debug", "info", "warn", "error")
 
 
 def log_json(row: sqlite3.Row) -> dict[str, Any]:
@@ -45,32 +44,24 @@ def _choice(request: Request, name: str, allowed: tuple[str, ...]) -> str | None
     return value
 
 
+def _time(request: Request, name: str) -> str | None:
+    value = request.query_params.get(name)
+    return parse_time(value, name) if value else None
+
+
 async def run_logs(request: Request) -> Response:
     """``GET /v1/runs/{id}/logs``: the run's log entries, one page."""
-    server: LocalServer = request.app.state.local
+    server = local_server(request)
     run_id = request.path_params["run_id"]
     server.runs.get(run_id)
     limit, cursor = page_args(request, shape=(int,))
     order = _choice(request, "order", ("asc", "desc")) or "asc"
-    where, params = ["run_id = ?"], [run_id]
-    kind = _choice(request, "type", (*TYPES, "all"))
-    if kind and kind != "all":
-        where.append("type = ?")
-        params.append(kind)
-    if level := _choice(request, "level", LEVELS):
-        where.append("level = ?")
-        params.append(level)
-    for name, op in (("since", ">="), ("until", "<=")):
-        if value := request.query_params.get(name):
-            where.append(f"timestamp {op} ?")
-            params.append(parse_time(value, name))
-    if cursor:
-        where.append("id > ?" if order == "asc" else "id < ?")
-        params.append(cursor[0])
-    server.records.flush()
-    rows = server.db.all(
-        f"SELECT * FROM run_logs WHERE {' AND '.join(where)}"
-        f" ORDER BY id {order.upper()} LIMIT ?", (*params, limit + 1),
+    kind = _choice(request, "type", (*LOG_TYPES, "all"))
+    level = _choice(request, "level", LOG_LEVELS)
+    since, until = (_time(request, name) for name in ("since", "until"))
+    rows = server.records.logs(
+        run_id, type=None if kind == "all" else kind, level=level, since=since, until=until,
+        order=order, after=cursor and cursor[0], limit=limit + 1,
     )
     return ok(page(rows, limit, log_json, lambda r: (r["id"],)))
 

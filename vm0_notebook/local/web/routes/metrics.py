@@ -14,6 +14,7 @@ from starlette.routing import Route
 from vm0_notebook.local.store.runs import run_json
 from vm0_notebook.local.web.requests import page_args
 from vm0_notebook.local.web.responses import ok, page
+from vm0_notebook.local.web.state import local_server
 
 if TYPE_CHECKING:
     import sqlite3
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
-    from vm0_notebook.local.web.app import LocalServer
 
 MB = 1024 * 1024
 
@@ -48,15 +48,10 @@ def sample_json(row: sqlite3.Row) -> dict[str, Any]:
 
 async def run_metrics(request: Request) -> Response:
     """``GET /v1/runs/{id}/metrics``: the run's resource samples and their summary."""
-    server: LocalServer = request.app.state.local
+    server = local_server(request)
     run = server.runs.get(request.path_params["run_id"])
     limit, cursor = page_args(request, shape=(int,))
-    server.records.flush()
-    totals = server.db.one(
-        "SELECT COUNT(*) AS n, AVG(cpu_percent) AS cpu, MAX(memory_bytes) AS memory,"
-        " MAX(network_rx_bytes) AS rx, MAX(network_tx_bytes) AS tx"
-        " FROM run_metrics WHERE run_id = ?", (run["id"],),
-    )
+    totals = server.records.metric_totals(run["id"])
     cpu = None if totals["cpu"] is None else round(totals["cpu"], 2)
     summary = {
         "cpu_avg_percent": cpu,
@@ -68,10 +63,7 @@ async def run_metrics(request: Request) -> Response:
         "total_duration_ms": run_json(run)["execution_time_ms"],
         "sample_count": totals["n"],
     }
-    rows = server.db.all(
-        "SELECT * FROM run_metrics WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?",
-        (run["id"], cursor[0] if cursor else 0, limit + 1),
-    )
+    rows = server.records.metrics(run["id"], after=cursor and cursor[0], limit=limit + 1)
     return ok({"summary": summary, **page(rows, limit, sample_json, lambda r: (r["id"],))})
 
 

@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.routing import Route
 
-from vm0_notebook.contract import now_iso
+from vm0_notebook.contract import ACTIVE_STATUSES, STATUSES, now_iso
 from vm0_notebook.local.errors import ApiError, check_name, invalid, invalid_state, missing
 from vm0_notebook.local.store.ids import new_id
-from vm0_notebook.local.store.runs import ACTIVE, STATUSES, run_json
+from vm0_notebook.local.store.runs import run_json
 from vm0_notebook.local.web.requests import field, json_body, page_args, parse_time
 from vm0_notebook.local.web.responses import ok, page
+from vm0_notebook.local.web.state import local_server
 
 if TYPE_CHECKING:
     import sqlite3
@@ -21,15 +22,11 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
-    from vm0_notebook.local.web.app import LocalServer
+    from vm0_notebook.local.web.state import LocalServer
 
 MAX_PROMPT_BYTES = 1024 * 1024
 MAX_IDEMPOTENCY_KEY = 255
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def _server(request: Request) -> LocalServer:
-    return request.app.state.local
 
 
 def env_map(body: dict[str, Any], name: str) -> dict[str, str]:
@@ -167,7 +164,7 @@ class _Plan:
 
 async def create_run(request: Request) -> Response:
     """``POST /v1/runs``: queue a run of an agent."""
-    server = _server(request)
+    server = local_server(request)
     key = request.headers.get("idempotency-key")
     if key is not None:
         if not key or len(key) > MAX_IDEMPOTENCY_KEY:
@@ -192,41 +189,32 @@ async def create_run(request: Request) -> Response:
 async def list_runs(request: Request) -> Response:
     """``GET /v1/runs``: runs, newest first, one page."""
     limit, cursor = page_args(request, shape=(int,))
-    where, params = ["1 = 1"], []
     query = request.query_params
-    if status := query.get("status"):
-        if status not in STATUSES:
-            raise invalid(f"'status' must be one of: {', '.join(STATUSES)}", "status")
-        where.append("status = ?")
-        params.append(status)
-    if agent_id := query.get("agent_id"):
-        where.append("(agent_id = ? OR agent_name = ?)")  # a name is accepted too
-        params += [agent_id, agent_id]
-    if since := query.get("since"):
-        where.append("created_at >= ?")
-        params.append(parse_time(since, "since"))
-    if cursor:
-        where.append("seq < ?")
-        params.append(cursor[0])
-    rows = _server(request).db.all(
-        f"SELECT * FROM runs WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?",
-        (*params, limit + 1),
+    status = query.get("status")
+    if status and status not in STATUSES:
+        raise invalid(f"'status' must be one of: {', '.join(STATUSES)}", "status")
+    since = query.get("since")
+    rows = local_server(request).runs.list(
+        status=status or None, agent_id=query.get("agent_id") or None,
+        since=parse_time(since, "since") if since else None,
+        after=cursor and cursor[0], limit=limit + 1,
     )
     return ok(page(rows, limit, run_json, lambda r: (r["seq"],)))
 
 
 async def get_run(request: Request) -> Response:
     """``GET /v1/runs/{id}``: one run's detail."""
-    return ok(run_json(_server(request).runs.get(request.path_params["run_id"])))
+    return ok(run_json(local_server(request).runs.get(request.path_params["run_id"])))
 
 
 async def cancel_run(request: Request) -> Response:
     """``POST /v1/runs/{id}/cancel``: cancel a pending or running run."""
-    server = _server(request)
+    server = local_server(request)
     run_id = request.path_params["run_id"]
     row = server.runs.get(run_id)
-    if row["status"] in ACTIVE:
-        if not await server.runner.cancel(run_id) and server.runs.get(run_id)["status"] in ACTIVE:
+    if row["status"] in ACTIVE_STATUSES:
+        if (not await server.runner.cancel(run_id)
+                and server.runs.get(run_id)["status"] in ACTIVE_STATUSES):
             # Unknown to the runner: nothing is running it, so end it here.
             await server.host.finish(run_id, "cancelled", "Run cancelled", None)
         row = server.runs.get(run_id)
