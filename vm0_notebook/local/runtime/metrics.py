@@ -17,11 +17,11 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
 
+from vm0_notebook.contract import now_iso
 from vm0_notebook.local.runtime.spec import MetricSample
 
 INTERVAL_S = 1.0
@@ -31,11 +31,6 @@ EARLY_S = 2.0
 # Walking a big working folder is the costly part of a sample: redo it at most once per this
 # many times the last walk took, so sampling never eats more than a few % of a core.
 _DISK_COST_FACTOR = 20
-
-
-def now_iso() -> str:
-    """The current UTC time as ``2024-01-01T00:00:00.000Z``."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 class TreeSampler:

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import codecs
 import json
-import re
 from collections import deque
 from typing import Any
 
+from vm0_notebook.contract import SecretMasker
 from vm0_notebook.local.runtime.spec import RunHost
 
-MASK = "***"
 # A line longer than this is cut into pieces of this size, so an agent that never prints a
 # newline cannot grow the server's memory without bound. JSON beyond it arrives as text.
 MAX_LINE_CHARS = 8 * 1024 * 1024
@@ -35,51 +34,6 @@ ERROR_CHARS = 2000
 def text_event(text: str) -> dict[str, Any]:
     """The ``assistant`` event a plain (non stream-JSON) line of output becomes."""
     return {"type": "assistant", "message": {"content": [{"type": "text", "text": text}]}}
-
-
-class Masker:
-    """Replaces every secret value with ``***`` in text and in decoded JSON.
-
-    >>> Masker(["s3cret"]).text("token=s3cret")
-    'token=***'
-    """
-
-    def __init__(self, secrets: tuple[str, ...] | list[str]) -> None:
-        values: set[str] = set()
-        for secret in secrets:
-            if not secret:
-                continue
-            values.add(secret)
-            # The forms a secret takes inside printed JSON, and its lines, since output is
-            # handled a line at a time.
-            values.add(json.dumps(secret)[1:-1])
-            values.add(json.dumps(secret, ensure_ascii=False)[1:-1])
-            values.update(part for part in secret.splitlines() if len(part) >= 4)
-        values.discard("")
-        ordered = sorted(values, key=len, reverse=True)  # longest first: no partial leftovers
-        self._re = re.compile("|".join(map(re.escape, ordered))) if ordered else None
-
-    def __bool__(self) -> bool:
-        return self._re is not None
-
-    def __repr__(self) -> str:
-        return "Masker(***)" if self._re else "Masker()"
-
-    def text(self, text: str) -> str:
-        """``text`` with every secret replaced by ``***``."""
-        return self._re.sub(MASK, text) if self._re is not None else text
-
-    def value(self, value: Any) -> Any:
-        """Mask every string (keys too) in a decoded JSON value."""
-        if self._re is None:
-            return value
-        if isinstance(value, str):
-            return self._re.sub(MASK, value)
-        if isinstance(value, dict):
-            return {self.value(k): self.value(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.value(v) for v in value]
-        return value
 
 
 class LineSplitter:
@@ -135,7 +89,7 @@ class AgentOutput:
     assistant turns, the tail of its plain text, and the last stderr lines.
     """
 
-    def __init__(self, host: RunHost, run_id: str, masker: Masker) -> None:
+    def __init__(self, host: RunHost, run_id: str, masker: SecretMasker) -> None:
         self.host = host
         self.run_id = run_id
         self.masker = masker
@@ -167,7 +121,7 @@ class AgentOutput:
             event = _stream_json(line)
             if event is not None:
                 if mask:
-                    event = mask.value(event)
+                    event = mask.mask_value(event)
                 kind = event["type"]
                 if kind == "result":
                     self.saw_result = True
@@ -176,7 +130,7 @@ class AgentOutput:
                     self._remember_text(event)
                 output(self.run_id, kind, event)
                 continue
-            line = mask.text(line)
+            line = mask.mask(line)
             if not self._plain_turn:
                 self._plain_turn = True
                 self.turns += 1
@@ -189,7 +143,7 @@ class AgentOutput:
         for line in lines:
             if not line.strip():
                 continue
-            line = mask.text(line)
+            line = mask.mask(line)
             self.stderr_tail.append(line)
             log(self.run_id, "agent", "info", line, {"stream": "stderr"})
 
@@ -219,7 +173,7 @@ class AgentOutput:
             "type": "result",
             "subtype": "error" if is_error else "success",
             "is_error": is_error,
-            "result": self.masker.text(text),
+            "result": self.masker.mask(text),
             "duration_ms": duration_ms,
             "num_turns": self.turns,
         }

@@ -22,9 +22,10 @@ import signal
 import time
 from typing import Any
 
+from vm0_notebook.contract import SecretMasker
 from vm0_notebook.local.runtime import sandbox as sandboxes
 from vm0_notebook.local.runtime.metrics import TreeSampler, sample_until
-from vm0_notebook.local.runtime.output import AgentOutput, Masker
+from vm0_notebook.local.runtime.output import AgentOutput
 from vm0_notebook.local.runtime.spec import FinalStatus, LogLevel, MetricSample, RunHost, RunSpec
 
 logger = logging.getLogger(__name__)
@@ -170,20 +171,20 @@ class _Job:
         except Exception as exc:
             logger.exception("run %s: the runner failed", self.run_id)
             if not self._finished:
-                error = Masker(spec.secrets).text(f"Runner error: {exc}")
+                error = SecretMasker(spec.secrets).mask(f"Runner error: {exc}")
                 with contextlib.suppress(Exception):
-                    self._emit(AgentOutput(self.host, self.run_id, Masker(())).result_event(
+                    self._emit(AgentOutput(self.host, self.run_id, SecretMasker()).result_event(
                         is_error=True, error=error, duration_ms=0, session_id=None))
                 await self._finish("failed", error, None)
 
     async def end_unstarted(self, status: FinalStatus, error: str) -> None:
         """End a run whose process never started: a result event, then ``finish``."""
-        output = AgentOutput(self.host, self.run_id, Masker(()))
+        output = AgentOutput(self.host, self.run_id, SecretMasker())
         self._emit(output.result_event(is_error=True, error=error, duration_ms=0, session_id=None))
         await self._finish(status, error, None)
 
     async def _execute(self, spec: RunSpec) -> None:
-        masker = Masker(spec.secrets)
+        masker = SecretMasker(spec.secrets)
         output = AgentOutput(self.host, self.run_id, masker)
         plan = sandboxes.launch(spec, self.runner.sandbox)  # type: ignore[arg-type]
         self._log("info", _sandbox_line(self.runner.sandbox, spec))
@@ -207,7 +208,7 @@ class _Job:
                 preexec_fn=plan.preexec_fn,
             )
         except (OSError, ValueError) as exc:
-            error = masker.text(f"Could not start the agent: {exc}")
+            error = masker.mask(f"Could not start the agent: {exc}")
             self._log("error", error)
             self._emit(output.result_event(is_error=True, error=error, duration_ms=0,
                                            session_id=spec.env.get("VM0_SESSION_ID")))
@@ -251,7 +252,7 @@ class _Job:
                 duration_ms=duration_ms,
                 session_id=spec.env.get("VM0_SESSION_ID"),
             ))
-        await self._finish(status, masker.text(error) if error else None, exit_code)
+        await self._finish(status, masker.mask(error) if error else None, exit_code)
 
     async def _watch(
         self, spec: RunSpec, plan: sandboxes.Launch, pid: int, protocol: _AgentProtocol

@@ -23,11 +23,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
-FinalStatus = Literal["completed", "failed", "timeout", "cancelled"]
-LogType = Literal["agent", "system", "network"]
-LogLevel = Literal["debug", "info", "warn", "error"]
+from vm0_notebook.contract import FinalStatus, LogLevel, LogType
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vm0_notebook.local.runtime.output import AgentOutput, Masker
+from vm0_notebook.contract import SecretMasker
+from vm0_notebook.local.runtime.output import AgentOutput
 from vm0_notebook.local.runtime.spec import FinalStatus, LogLevel, LogType, MetricSample, RunSpec
 from vm0_notebook.local.store.agents import parse_memory
 from vm0_notebook.local.store.ids import new_id
@@ -155,7 +156,7 @@ class Host:
         for run in self.runs.active():
             run_id = run["id"]
             error = f"{INTERRUPTED} (it was {run['status']}); create it again to retry"
-            result = AgentOutput(self, run_id, Masker(())).result_event(
+            result = AgentOutput(self, run_id, SecretMasker()).result_event(
                 is_error=True, error=error, duration_ms=0, session_id=run["session_id"])
             self.output(run_id, "result", result)
             self.log(run_id, "system", "error", error)
