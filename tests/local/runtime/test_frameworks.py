@@ -58,3 +58,11 @@ def test_shell_runs_a_script_whose_commands_read_stdin(api: Api) -> None:
     run = api.run("shell", "echo first\ncat > /dev/null\necho \"second $((6 * 7))\"")
     assert run.status == "completed"
     assert run.texts == ["first", "second 42"]
+
+
+def test_echo_still_runs_under_its_old_module_path(api: Api) -> None:
+    # Data folders made before the layered layout keep this command for the built-in echo.
+    name = api.agent(["{python}", "-m", "vm0_notebook.local.agents.echo"])
+    run = api.run(name, "hello from an older data folder")
+    assert run.status == "completed"
+    assert run.result["result"] == "hello from an older data folder"
