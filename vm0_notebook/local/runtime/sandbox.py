@@ -162,7 +162,7 @@ def bwrap_argv(spec: RunSpec, bwrap: str = "bwrap") -> list[str]:
 @functools.cache  # fixed for the server's life; looked up once, not on every run
 def _python_paths() -> tuple[str, ...]:
     """Folders the agent's Python needs: the interpreter's prefixes, site-packages, this package."""
-    import vm0_notebook
+    import vm0_notebook.contract  # a leaf: the root package exposes api too
 
     candidates = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]
     candidates.append(os.path.dirname(os.path.realpath(sys.executable)))
