@@ -1,6 +1,11 @@
-"""Follow a run in a cell: events in, live view out, Ctrl-C and timeouts handled.
+"""Follow a run: events in, live view out, Ctrl-C and timeouts handled, the summary drawn.
 
-    outcome = watch(run, view, on_interrupt="cancel", timeout=None)
+    outcome = follow(run, view, on_interrupt="cancel", timeout=None)
+    if outcome.problem:           # the run did not complete: what to tell the user
+        ...
+
+``%%vm0 run``, ``%vm0 attach`` and the launcher widget all follow runs with :func:`follow`;
+:func:`watch` is its streaming part (no summary).
 
 A background thread reads the run's event stream and renders each event into the view's tail
 as it arrives; the cell's own thread only redraws the view when an update is due. So display
@@ -20,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .live import LiveView
-from .render import RunRenderer
+from .render import RunRenderer, error_line
 
 OnInterrupt = Literal["cancel", "detach"]
 
@@ -36,6 +41,9 @@ class Outcome:
     how: Literal["finished", "cancelled", "detached", "lost"]
     reason: str = ""
     error: BaseException | None = None
+    #: Set by :func:`follow` when the run did not complete: one line saying what happened and
+    #: what to type next (not masked: the caller masks it where it shows it).
+    problem: str | None = None
 
 
 class _Reader(threading.Thread):
@@ -141,3 +149,44 @@ def _cancel(run: Any) -> None:
     # it may have finished on its own in the meantime: then there is nothing to cancel
     with contextlib.suppress(InvalidRequestError):
         run.cancel()
+
+
+def follow(
+    run: Any,
+    view: LiveView,
+    *,
+    on_interrupt: OnInterrupt = "cancel",
+    timeout: float | None = None,
+    card: bool = False,
+) -> Outcome:
+    """Stream ``run`` into ``view``, then draw the summary; the Outcome says how it ended.
+
+    ``card``: a completed run's card is shown right below the view (the cell's value), so the
+    summary leaves the reference facts to it. ``outcome.problem`` is None when the run completed.
+    """
+    outcome = watch(run, view, on_interrupt=on_interrupt, timeout=timeout)
+    with contextlib.suppress(Exception):  # the summary can do with what the stream said
+        run.refresh()
+    view.finish(run, card=card and outcome.how == "finished" and run.ok)
+    outcome.problem = problem(run, outcome)
+    return outcome
+
+
+def problem(run: Any, outcome: Outcome) -> str | None:
+    """What to tell the user about a run that did not complete (None when it did)."""
+    if outcome.how == "detached":
+        return (
+            f"{outcome.reason}: {run.id} keeps running ({run.status}). "
+            f"Follow it again with: %vm0 attach {run.id}"
+        )
+    if outcome.how == "lost":
+        return (
+            f"lost the event stream of {run.id} ({outcome.reason}); it may still be "
+            f"running. Follow it again with: %vm0 attach {run.id}"
+        )
+    if outcome.how == "cancelled":
+        return f"{outcome.reason}: {run.id} is {run.status}"
+    if not run.ok:
+        detail = f": {error_line(run.error)}" if run.error else ""
+        return f"run {run.id} {run.status}{detail}. Its logs: %vm0 logs {run.id}"
+    return None
