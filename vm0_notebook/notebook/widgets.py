@@ -30,8 +30,8 @@ from collections.abc import Callable, Iterator
 from datetime import UTC
 from typing import Any
 
+from ..api.errors import MagicError
 from .args import check_env_name
-from .errors import MagicError
 from .masking import SecretMasker
 
 #: Run statuses, in the order the status filter lists them.
@@ -547,7 +547,7 @@ class RunsBrowser(_Panel):
         """A copy of ``run`` with its prompt and error masked whole (the card cuts them)."""
         mask = self.masker.mask
         return dataclasses.replace(
-            run, prompt=run.prompt and mask(run.prompt), error=run.error and mask(run.error)
+            run.detail, prompt=run.prompt and mask(run.prompt), error=run.error and mask(run.error)
         )
 
     def _output_html(self, run: Any) -> str:
@@ -556,7 +556,7 @@ class RunsBrowser(_Panel):
                 f'<div style="opacity:.75">{html.escape(run.status)}: its output shows when '
                 f"it ends (Refresh), or follow it live with %vm0 attach {html.escape(run.id)}</div>"
             )
-        text = self.masker.mask(run.output or "")
+        text = self.masker.mask(run.fetch_output() or "")
         if not text:
             return '<div style="opacity:.75">no output</div>'
         note = ""
