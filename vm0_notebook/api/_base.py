@@ -129,7 +129,6 @@ class RetryPolicy:
             return None
         return self.delay(attempt, retry_after(response.headers))
 
-
     def again(self, request: Request, attempt: int, response: httpx.Response) -> Again | None:
         """:class:`Again` when ``response`` calls for another attempt, else None."""
         wait = self.next_delay(request, attempt, response=response)
