@@ -1,7 +1,8 @@
 """The VM0 API client: ``Client``, ``AsyncClient``, the ``Run`` handle, the models and the errors.
 
-Importing this package loads nothing: each name is imported on first use (PEP 562), so
-``from vm0_notebook.api.errors import RunFailed`` does not bring in httpx. No IPython, pandas
+Importing this package loads only the error module (standard library only): each other name
+is imported on first use (PEP 562), so ``from vm0_notebook.api.errors import RunFailed`` does
+not bring in httpx. No IPython, pandas
 or widgets here (pandas loads only for ``.to_pandas()`` and friends).
 
     api/
