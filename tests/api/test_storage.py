@@ -389,7 +389,7 @@ def test_mount_to_makes_a_writable_copy_and_refuses_other_folders(client: Any,
     mine = make_tree(tmp_path / "mine", {"notes.txt": b"keep me"})
     with pytest.raises(FileExistsError) as exc:
         client.volumes.mount(name, to=mine)
-    assert isinstance(exc.value, vm0.api.mounts.FolderNotEmptyError)
+    assert isinstance(exc.value, vm0.FolderNotEmptyError) and exc.value.filename == str(mine)
     assert str(mine) in str(exc.value)
     assert read_tree(mine) == {"notes.txt": b"keep me"}  # nothing touched
     client.volumes.mount(name, to=mine, overwrite=True)

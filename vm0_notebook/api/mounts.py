@@ -9,7 +9,6 @@ itself gets no marker file that a later ``push`` would upload.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
@@ -18,10 +17,7 @@ import uuid
 from pathlib import Path
 
 from .cache import remove_tree, tree_stats
-
-
-class FolderNotEmptyError(FileExistsError):
-    """``mount(to=DIR)`` found ``DIR`` holding files it did not put there; nothing was touched."""
+from .errors import FolderNotEmptyError
 
 
 def _record(cache_dir: Path, target: Path) -> Path:
@@ -67,23 +63,20 @@ def copy_out(src: Path, dst: str | os.PathLike[str], *, overwrite: bool, vid: st
     """
     target = Path(dst).expanduser().absolute()
     if target.exists() and not target.is_dir():
-        raise FolderNotEmptyError(errno.EEXIST, "Cannot mount into a file", str(target))
+        raise FolderNotEmptyError(f"Cannot mount into {target}: it is a file", str(target))
     cache_root = cache_dir.expanduser().absolute()
     if target.is_relative_to(cache_root):
-        raise FolderNotEmptyError(errno.EEXIST, "Cannot mount into the cache folder",
+        raise FolderNotEmptyError(f"Cannot mount into {target}: it is inside the cache",
                                   str(target))
     if target.is_dir() and any(target.iterdir()):
         if not overwrite and not _ours_unchanged(cache_dir, target):
             raise FolderNotEmptyError(
-                errno.ENOTEMPTY,
-                "The folder is not empty and holds files mount() did not put there; nothing"
-                " was touched (pass overwrite=True to replace its contents)",
-                str(target),
+                f"{target} holds files mount() did not put there; nothing was touched (pass"
+                " overwrite=True to replace its contents)", str(target),
             )
         if cache_root.is_relative_to(target):
-            raise FolderNotEmptyError(
-                errno.EEXIST, "Will not empty a folder that holds the cache", str(target)
-            )
+            raise FolderNotEmptyError(f"Will not empty {target}: it holds the cache",
+                                      str(target))
         for child in list(target.iterdir()):
             remove_tree(child)
     target.mkdir(parents=True, exist_ok=True)

@@ -13,10 +13,11 @@ from typing import Any
 
 from .. import storage
 from .._ops import Download, Op, Reply, Request, endpoint
+from .._parse import normalize
 from .._validate import check_name, check_version_ref, invalid
 from ..cache import CONTENT, VersionCache
 from ..errors import ConflictError, InvalidResponseError, NotFoundError
-from ..models import Artifact, StorageFile, StorageInfo, StorageVersion, Volume, normalize
+from ..models import Artifact, StorageFile, StorageInfo, StorageVersion, Volume
 from ..mounts import copy_out
 from ..pagination import Pager, split_page
 from ._resource import Resource
@@ -149,9 +150,9 @@ class _Storage(Resource):
         With ``to=None`` the cached folder itself is returned: it is **read-only** (copy it,
         or pass ``to=``, to change files), and a cache entry changed anyway is noticed on the
         next mount and fetched again. With ``to=DIR`` a writable copy is made there; a
-        non-empty ``DIR`` is refused with a ``FileExistsError`` naming it (nothing touched)
-        unless it is an unchanged copy an earlier ``mount`` made, or ``overwrite=True``, which
-        replaces its contents.
+        non-empty ``DIR`` is refused with :class:`FolderNotEmptyError` (a ``FileExistsError``)
+        naming it, nothing touched, unless it is an unchanged copy an earlier ``mount`` made,
+        or ``overwrite=True``, which replaces its contents.
 
             folder = client.volumes.mount("input-data")           # read-only, cached
             work = client.volumes.mount("input-data", to="work/")  # a copy to edit
