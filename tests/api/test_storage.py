@@ -90,6 +90,12 @@ def test_run_artifact_and_volume(api: Any, tmp_path: Path) -> None:
     assert set(run.volumes) == {vol}
     folder = run.artifact()
     assert (folder / "r.txt").read_text() == "42"
+    copy = run.artifact(to=tmp_path / "copy")
+    (copy / "r.txt").write_text("43")  # the copy is writable, the cached folder is not touched
+    assert (folder / "r.txt").read_text() == "42"
+    with pytest.raises(vm0.FolderNotEmptyError):
+        run.artifact(to=copy)
+    assert (run.artifact(to=copy, overwrite=True) / "r.txt").read_text() == "42"
 
 
 def counted(local_server: Any, proxy: Any, tmp_path: Path, prefix: str) -> tuple[Any, Any, str]:
