@@ -241,6 +241,12 @@ def test_the_client_computes_the_servers_version_id(client: Any, tmp_path: Path)
     pairs = [(f.path, f.sha256) for f in storage.scan(src)]
     assert storage.version_id(info.id, pairs) == version.id
     assert storage.version_id("other", pairs) != version.id
+    # the same rule as the server's own, which the client does not import (layering)
+    from vm0_notebook.local.store.content import FileEntry, content_id
+
+    entries = [FileEntry(path, sha, 0) for path, sha in pairs]
+    assert content_id("vol_x", entries) == storage.version_id("vol_x", pairs)
+    assert content_id("vol_x", []) == storage.version_id("vol_x", [])
 
 
 HOSTILE = {
