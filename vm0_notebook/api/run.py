@@ -79,8 +79,9 @@ class Run:
         #: The run's text: the agent's own ``result`` when it reports one (Claude Code does),
         #: else the whole text of its output events (each ``assistant`` event's text blocks,
         #: one per line), rebuilt here: the server sends that text once, in the events, and
-        #: its ``result``, ``complete`` and run detail carry only the last lines.
-        #: Known from the detail, or once ``wait()``, ``stream()`` or ``fetch_output()`` saw it.
+        #: its ``result``, ``complete`` and run detail carry only the last lines. Known from
+        #: the detail (which may hold only that tail, after a note saying so), and whole once
+        #: ``wait()``, ``stream()`` or ``fetch_output()`` read the events.
         self.output: str | None = detail.output
         self._partial = detail.output_truncated  # ``output`` is only the detail's tail
         self._texts: list[str] = []  # the assistant texts of the stream being read
