@@ -35,7 +35,7 @@ __all__ = [
 # the keys of the contract's event frames: a frame with only these needs no renaming
 _FRAME_KEYS = frozenset(
     {"sequence", "type", "data", "timestamp", "status", "run_id", "output", "error", "message",
-     "code"}
+     "code", "output_truncated"}
 )
 
 
@@ -365,6 +365,8 @@ class RunDetail(ApiModel):
     agent_version: str | None = None
     # the final text, where the server's detail carries it (the local server's does)
     output: str | None = field(default=None, repr=False, compare=False)
+    # True when ``output`` is only the tail of a plain process's text (the events hold it all)
+    output_truncated: bool = field(default=False, repr=False, compare=False)
     _aliases: ClassVar[dict[str, tuple[str, ...]]] = {
         "id": ("run_id",),
         "agent_version": ("agent_version_id",),
@@ -377,4 +379,5 @@ class RunDetail(ApiModel):
         return {
             "volumes": dict(vols) if isinstance(vols, Mapping) else {},
             "output": output if isinstance(output, str) else None,
+            "output_truncated": src.get("output_truncated") is True,
         }

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vm0_notebook.contract import SecretMasker
+from vm0_notebook.contract import RESULT_TRUNCATED, SecretMasker
 from vm0_notebook.local.runtime.output import AgentOutput
 from vm0_notebook.local.runtime.spec import FinalStatus, LogLevel, LogType, MetricSample, RunSpec
 from vm0_notebook.local.store.agents import parse_memory
@@ -55,7 +55,7 @@ class Host:
         self.agents = agents
         self.sessions_dir = data_dir / "sessions"
         self.secrets: dict[str, dict[str, str]] = {}
-        self._results: dict[str, str] = {}
+        self._results: dict[str, tuple[str, bool]] = {}  # run -> (result text, truncated)
         self._prepared: set[str] = set()
 
     def __repr__(self) -> str:  # never the secrets
@@ -121,7 +121,7 @@ class Host:
         seq, frame = self.records.add_output(run_id, type, data)
         self.broker.publish(run_id, Frame("output", frame, seq))
         if type == "result" and isinstance(data.get("result"), str):
-            self._results[run_id] = data["result"]
+            self._results[run_id] = (data["result"], data.get(RESULT_TRUNCATED) is True)
 
     def log(
         self, run_id: str, type: LogType, level: LogLevel, message: str,
@@ -144,8 +144,9 @@ class Host:
             artifact_version = await self._save_artifact(run)
             checkpoint_id = await self._save_checkpoint(run)
         self.records.flush()
-        self.runs.mark_finished(run_id, status, error, self._results.get(run_id), exit_code,
-                                checkpoint_id, artifact_version)
+        output, truncated = self._results.get(run_id, (None, False))
+        self.runs.mark_finished(run_id, status, error, output, exit_code, checkpoint_id,
+                                artifact_version, output_truncated=truncated)
         self._ended(run_id)
 
     def fail_interrupted(self) -> list[str]:
@@ -174,7 +175,7 @@ class Host:
         self.records.forget(run_id)
         final = self.runs.get(run_id)
         self.broker.publish(run_id, status_frame(run_id, final["status"]))
-        for frame in end_frames(final["status"], final["output"], final["error"]):
+        for frame in end_frames(final):
             self.broker.publish(run_id, frame)
 
     # -- helpers -----------------------------------------------------------------------------

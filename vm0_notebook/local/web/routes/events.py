@@ -102,7 +102,7 @@ async def _frames(
             break
     run = server.runs.get(run_id)
     if run["status"] in FINAL_STATUSES:
-        frames = end_frames(run["status"], run["output"], run["error"])
+        frames = end_frames(run)
         if run["status"] != first:  # it ended during the replay
             frames.insert(0, status_frame(run_id, run["status"]))
         yield b"".join(f.encode() for f in frames)
