@@ -39,7 +39,7 @@ from vm0_notebook.local.store.signing import Signer
 from vm0_notebook.local.store.storages import SCHEMA as STORAGE_SCHEMA
 from vm0_notebook.local.store.storages import Storage
 from vm0_notebook.local.web.broker import Broker
-from vm0_notebook.local.web.middleware import RequestIdAndAuth
+from vm0_notebook.local.web.middleware import CanonicalQuery, RequestIdAndAuth
 from vm0_notebook.local.web.responses import error_response
 from vm0_notebook.local.web.routes import agents as agent_routes
 from vm0_notebook.local.web.routes import events as event_routes
@@ -111,7 +111,7 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestIdAndAuth, token=token)],
+        middleware=[Middleware(RequestIdAndAuth, token=token), Middleware(CanonicalQuery)],
         exception_handlers={
             ApiError: error_response,
             HTTPException: _http_error,

@@ -158,7 +158,7 @@ async def download(request: Request, kind: str) -> Response:
     """Signed URLs of a version's files, or a redirect to its ``format=tar.gz`` archive."""
     server = local_server(request)
     query = request.query_params
-    ref = query.get("version_id") or query.get("versionId") or "latest"
+    ref = query.get("version_id") or "latest"
     _, vid = server.storage.resolve(kind, request.path_params["key"], ref, "version_id")
     base, fmt = str(request.base_url), query.get("format")
     if fmt in ("tar.gz", "tgz"):
