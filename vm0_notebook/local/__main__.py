@@ -1,12 +1,17 @@
 """``vm0-local`` / ``python -m vm0_notebook.local``: serve, status, stop.
 
-    vm0-local serve [--host 127.0.0.1] [--port 0] [--data-dir DIR] [--token TOKEN]
+    vm0-local serve [--host 127.0.0.1] [--port 0] [--data-dir DIR]
+                    [--token TOKEN | --token-file FILE] [--allow-host NAME]...
                     [--max-concurrent-runs N]
     vm0-local status [--data-dir DIR]
     vm0-local stop [--data-dir DIR]
 
 ``serve`` binds the socket itself (so ``--port 0`` picks a free port), prints one line with the
 URL once it accepts requests, and records url, token and pid in ``<data dir>/server.json``.
+
+A ``--host`` other than loopback (a shared server for a class) needs a token chosen by whoever
+runs it (``--token-file``, or ``--token``), says on stderr what it exposes, and answers to the
+names in ``--allow-host`` as well as its own (a TLS reverse proxy's public name, say).
 """
 
 from __future__ import annotations
@@ -15,9 +20,11 @@ import argparse
 import asyncio
 import contextlib
 import fcntl
+import ipaddress
 import os
 import secrets
 import signal
+import stat
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,7 +44,13 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the server in the foreground")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
-    serve.add_argument("--token", help="bearer token (default: a new random one)")
+    serve.add_argument("--token", help="bearer token (default: a new random one); visible "
+                       "to other users in the process list, prefer --token-file")
+    serve.add_argument("--token-file", type=Path, metavar="FILE",
+                       help="read the bearer token from FILE (its first line)")
+    serve.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                       help="a host name clients reach the server by, e.g. a reverse proxy's "
+                       "(repeatable)")
     serve.add_argument("--max-concurrent-runs", type=int, metavar="N",
                        help="agent processes at once (default: twice the CPU count)")
     serve.add_argument("--sandbox", choices=("bubblewrap", "process"),
@@ -50,6 +63,73 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--data-dir", type=Path, default=None,
                          help="data folder (default: $VM0_LOCAL_DIR or ~/.vm0-notebook/local)")
     return parser
+
+
+# shortest token a server reachable from other machines accepts
+MIN_SHARED_TOKEN = 16
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` keeps the server on this machine (``127.0.0.1``, ``::1``,
+    ``localhost``); a wildcard (``0.0.0.0``) or any other address or name does not."""
+    if host.lower() in ("localhost", "localhost.", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def read_token(path: Path) -> str:
+    """The token in ``path`` (its first line), or ValueError saying what is wrong with it."""
+    try:
+        lines = path.expanduser().read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read the token file {path}: {exc}") from None
+    token = lines[0].strip() if lines else ""
+    if not token:
+        raise ValueError(f"the token file {path} is empty")
+    return token
+
+
+def serve_token(args: argparse.Namespace) -> tuple[str, list[str]]:
+    """The token to serve with, and warnings to print; ValueError for what cannot be served.
+
+    A server bound beyond loopback is reachable by every machine that can route to it: it
+    needs a token that its operator chose and hands out, not a random one, and one long enough.
+    """
+    if args.token and args.token_file:
+        raise ValueError("give --token or --token-file, not both")
+    warnings, mode = [], 0
+    token = args.token
+    if args.token_file:
+        token = read_token(args.token_file)
+        with contextlib.suppress(OSError):
+            mode = stat.S_IMODE(args.token_file.expanduser().stat().st_mode)
+        if mode & 0o077:
+            warnings.append(f"the token file {args.token_file} is open to other users: "
+                            f"chmod 600 {args.token_file}")
+    if is_loopback(args.host):
+        return token or "vm0_local_" + secrets.token_hex(16), warnings
+    if not token:
+        raise ValueError(
+            f"--host {args.host} makes this server reachable from other machines: give it a "
+            "token with --token-file FILE (or --token), and hand that token out as VM0_API_KEY "
+            "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(24))' > FILE)")
+    if len(token) < MIN_SHARED_TOKEN:
+        raise ValueError(f"a token for --host {args.host} must be at least {MIN_SHARED_TOKEN} "
+                         "characters")
+    return token, warnings
+
+
+def exposure(url: str, data_dir: Path) -> str:
+    """What a server bound beyond loopback exposes, and what to do about plain HTTP."""
+    return (
+        f"vm0-local: {url} is reachable from other machines. Anyone with the token can run "
+        f"agents as commands on this machine and read and write every agent, run, volume and "
+        f"artifact in {data_dir}. The traffic is plain HTTP (token included): put a TLS "
+        "reverse proxy in front and --allow-host its name (see the README)."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,6 +156,13 @@ def serve(args: argparse.Namespace, data_dir: Path) -> int:
     if args.max_concurrent_runs is not None and args.max_concurrent_runs < 1:
         print("vm0-local: --max-concurrent-runs must be at least 1", file=sys.stderr)
         return 2
+    try:
+        token, warnings = serve_token(args)
+    except ValueError as exc:
+        print(f"vm0-local: {exc}", file=sys.stderr)
+        return 2
+    for warning in warnings:
+        print(f"vm0-local: {warning}", file=sys.stderr)
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # it holds the users' files
     # One server per data folder: two would both write the database and each would fail the
     # other's runs as interrupted. The lock lives as long as this process.
@@ -88,7 +175,6 @@ def serve(args: argparse.Namespace, data_dir: Path) -> int:
     # Who holds it, for the message of a caller that waits for it in vain (daemon.py).
     os.ftruncate(lock, 0)
     os.write(lock, f"{os.getpid()}\n".encode())
-    token = args.token or "vm0_local_" + secrets.token_hex(16)
     try:
         sock = listen(args.host, args.port)
     except OSError as exc:
@@ -110,9 +196,11 @@ async def _serve(
     from vm0_notebook.local.web.app import create_app
     from vm0_notebook.local.web.state import DEFAULT_HEARTBEAT_S
 
+    # the names this server answers to beyond loopback, for the Host-header check
+    hosts = [h for h in (args.host, *args.allow_host) if h and not _wildcard(h)]
     app = create_app(
         data_dir, token, max_concurrent=args.max_concurrent_runs, sandbox=args.sandbox,
-        heartbeat_s=args.heartbeat or DEFAULT_HEARTBEAT_S,
+        heartbeat_s=args.heartbeat or DEFAULT_HEARTBEAT_S, allowed_hosts=hosts,
     )
     server = uvicorn_server(app)
     # uvicorn re-raises the signal that stopped it once it is done; these make that a no-op,
@@ -126,10 +214,19 @@ async def _serve(
         daemon.write_state(data_dir, url, token, os.getpid())
         sandbox = app.state.local.sandbox
         print(f"vm0-local: serving {url} (sandbox: {sandbox}, data: {data_dir})", flush=True)
+        if not is_loopback(args.host):
+            print(exposure(url, data_dir), file=sys.stderr, flush=True)
         if sandbox != "bubblewrap" and (problem := bwrap_problem()):
             print(f"vm0-local: agents run as plain processes: {problem}", file=sys.stderr)
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+def _wildcard(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_unspecified
+    except ValueError:
+        return False
 
 
 if __name__ == "__main__":

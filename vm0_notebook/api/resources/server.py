@@ -14,7 +14,7 @@ from ._resource import Resource
 class Server(Resource):
     """The server behind the client.
 
-        print(client.server.info())   # speaks the VM0 API v1 (version 0.4.0, sandbox bubblewrap)
+        print(client.server.info())   # speaks the VM0 API v1 (version 0.1.0, sandbox bubblewrap)
     """
 
     @endpoint
