@@ -20,17 +20,15 @@ import argparse
 import asyncio
 import contextlib
 import fcntl
-import ipaddress
 import os
-import secrets
 import signal
-import stat
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vm0_notebook.local import daemon
 from vm0_notebook.local.runtime.sandbox import bwrap_problem
+from vm0_notebook.local.sharing import allowed_hosts, exposure, is_loopback, serve_token
 from vm0_notebook.local.web.serving import listen, uvicorn_server
 
 if TYPE_CHECKING:
@@ -63,73 +61,6 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--data-dir", type=Path, default=None,
                          help="data folder (default: $VM0_LOCAL_DIR or ~/.vm0-notebook/local)")
     return parser
-
-
-# shortest token a server reachable from other machines accepts
-MIN_SHARED_TOKEN = 16
-
-
-def is_loopback(host: str) -> bool:
-    """Whether binding ``host`` keeps the server on this machine (``127.0.0.1``, ``::1``,
-    ``localhost``); a wildcard (``0.0.0.0``) or any other address or name does not."""
-    if host.lower() in ("localhost", "localhost.", "ip6-localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def read_token(path: Path) -> str:
-    """The token in ``path`` (its first line), or ValueError saying what is wrong with it."""
-    try:
-        lines = path.expanduser().read_text().splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"cannot read the token file {path}: {exc}") from None
-    token = lines[0].strip() if lines else ""
-    if not token:
-        raise ValueError(f"the token file {path} is empty")
-    return token
-
-
-def serve_token(args: argparse.Namespace) -> tuple[str, list[str]]:
-    """The token to serve with, and warnings to print; ValueError for what cannot be served.
-
-    A server bound beyond loopback is reachable by every machine that can route to it: it
-    needs a token that its operator chose and hands out, not a random one, and one long enough.
-    """
-    if args.token and args.token_file:
-        raise ValueError("give --token or --token-file, not both")
-    warnings, mode = [], 0
-    token = args.token
-    if args.token_file:
-        token = read_token(args.token_file)
-        with contextlib.suppress(OSError):
-            mode = stat.S_IMODE(args.token_file.expanduser().stat().st_mode)
-        if mode & 0o077:
-            warnings.append(f"the token file {args.token_file} is open to other users: "
-                            f"chmod 600 {args.token_file}")
-    if is_loopback(args.host):
-        return token or "vm0_local_" + secrets.token_hex(16), warnings
-    if not token:
-        raise ValueError(
-            f"--host {args.host} makes this server reachable from other machines: give it a "
-            "token with --token-file FILE (or --token), and hand that token out as VM0_API_KEY "
-            "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(24))' > FILE)")
-    if len(token) < MIN_SHARED_TOKEN:
-        raise ValueError(f"a token for --host {args.host} must be at least {MIN_SHARED_TOKEN} "
-                         "characters")
-    return token, warnings
-
-
-def exposure(url: str, data_dir: Path) -> str:
-    """What a server bound beyond loopback exposes, and what to do about plain HTTP."""
-    return (
-        f"vm0-local: {url} is reachable from other machines. Anyone with the token can run "
-        f"agents as commands on this machine and read and write every agent, run, volume and "
-        f"artifact in {data_dir}. The traffic is plain HTTP (token included): put a TLS "
-        "reverse proxy in front and --allow-host its name (see the README)."
-    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,11 +127,10 @@ async def _serve(
     from vm0_notebook.local.web.app import create_app
     from vm0_notebook.local.web.state import DEFAULT_HEARTBEAT_S
 
-    # the names this server answers to beyond loopback, for the Host-header check
-    hosts = [h for h in (args.host, *args.allow_host) if h and not _wildcard(h)]
     app = create_app(
         data_dir, token, max_concurrent=args.max_concurrent_runs, sandbox=args.sandbox,
-        heartbeat_s=args.heartbeat or DEFAULT_HEARTBEAT_S, allowed_hosts=hosts,
+        heartbeat_s=args.heartbeat or DEFAULT_HEARTBEAT_S,
+        allowed_hosts=allowed_hosts(args.host, args.allow_host),
     )
     server = uvicorn_server(app)
     # uvicorn re-raises the signal that stopped it once it is done; these make that a no-op,
@@ -220,13 +150,6 @@ async def _serve(
             print(f"vm0-local: agents run as plain processes: {problem}", file=sys.stderr)
     with contextlib.suppress(asyncio.CancelledError):
         await task
-
-
-def _wildcard(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_unspecified
-    except ValueError:
-        return False
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """``vm0-local serve --host`` beyond loopback (a shared server for a class): it needs a token
-its operator chose, and says what it exposes."""
+its operator chose, says what it exposes, and knows the names it answers to."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from vm0_notebook.local.__main__ import is_loopback, serve_token
+from vm0_notebook.local.sharing import allowed_hosts, is_loopback, serve_token
 
 URL_RE = re.compile(r"http://[^\s]+")
 
@@ -116,6 +116,12 @@ def test_loopback_keeps_a_random_token_by_default() -> None:
     token, warnings = serve_token(args)
     assert token.startswith("vm0_local_") and len(token) > 30 and warnings == []
     assert serve_token(args)[0] != token
+
+
+def test_the_names_a_server_answers_to() -> None:
+    assert allowed_hosts("0.0.0.0", ["class.example.org"]) == ["class.example.org"]
+    assert allowed_hosts("::", []) == []
+    assert allowed_hosts("10.0.0.5", ["a.example", ""]) == ["10.0.0.5", "a.example"]
 
 
 def test_the_app_knows_the_names_it_answers_to(tmp_path: Path) -> None:
