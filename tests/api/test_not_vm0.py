@@ -17,6 +17,7 @@ from tests.not_vm0 import not_vm0_server
 from vm0_notebook import config
 from vm0_notebook._version import __version__
 from vm0_notebook.api.errors import is_vm0_cloud, not_served_message
+from vm0_notebook.api.models import ServerInfo
 
 KEY = "vm0_live_" + "k3y" * 8
 
@@ -82,6 +83,12 @@ def test_server_info_says_what_the_server_is(local_server: Any) -> None:
     assert info.speaks_v1 and info.problem is None and info.version == __version__
     assert info.sandbox in ("bubblewrap", "process")
     assert str(info) == f"speaks the VM0 API v1 (version {__version__}, sandbox {info.sandbox})"
+
+    async def from_async() -> ServerInfo:
+        async with vm0.AsyncClient(api_url=local_server.url, api_key=local_server.token) as ac:
+            return await ac.server.info()
+
+    assert asyncio.run(from_async()) == info
     with vm0.Client(api_url=local_server.url, api_key=KEY) as wrong:
         info = wrong.server.info()
     assert info.speaks_v1 and "Invalid API key" in str(info) and KEY not in str(info)
