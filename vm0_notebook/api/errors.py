@@ -13,9 +13,12 @@
     │   ├── RateLimitError          429 rate_limit_error (``retry_after`` in seconds, if sent)
     │   └── InternalServerError     5xx api_error
     ├── InvalidResponseError        a success status with a body that is not the contract
+    │   │                               (a download that is not the version it names, too)
     │   └── APINotServedError       the server does not speak the VM0 API v1 at /v1 at all (an
     │                                   HTML page, a 404 without the VM0 error envelope); not a
     │                                   NotFoundError: nothing is missing, the API is
+    ├── FolderNotEmptyError         ``mount(to=DIR)`` found files it did not put there (also a
+    │                                   FileExistsError; ``filename`` is the folder)
     ├── RunFailedError              a run ended failed, timeout or cancelled (``run`` attached)
     │   └── RunFailed               a ``%vm0`` cell's run did not complete (also interrupted)
     ├── WaitTimeoutError            ``run.wait(timeout=...)`` gave up (also a TimeoutError)
@@ -49,6 +52,7 @@ __all__ = [
     "AuthenticationError",
     "AuthorizationError",
     "ConflictError",
+    "FolderNotEmptyError",
     "InternalServerError",
     "InvalidRequestError",
     "InvalidResponseError",
@@ -240,6 +244,15 @@ def not_served_message(api_url: str, tried: str, got: str) -> str:
                 "VM0_API_URL at a server that speaks it, such as a shared vm0-local, with its "
                 "token in VM0_API_KEY; or unset both for the embedded local server")
     return f"{text}; point VM0_API_URL at a server that speaks it, such as a vm0-local"
+
+
+class FolderNotEmptyError(VM0Error, FileExistsError):
+    """``mount(to=DIR)`` would have written into a folder holding other files; nothing was
+    touched. ``filename`` is the folder."""
+
+    def __init__(self, message: str, folder: str) -> None:
+        super().__init__(message)
+        self.filename = folder
 
 
 class RunFailedError(VM0Error):
