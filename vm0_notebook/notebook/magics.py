@@ -451,6 +451,8 @@ class VM0Magics(Magics, Configurable):
         """Where this kernel is connected, and the display options."""
         client = self._connect(announce=False)  # said here, not twice
         print(f"connected to: {describe_connection(client)}")
+        # what the server says about itself, or that it does not speak the API at all
+        print(f"server: {self.masker.mask(str(client.server.info()))}")
         print(f"API key: {client.masked_key}")
         print(f"secrets masked in output: {len(self.masker)} value(s)")
         for name in ("tail_lines", "max_updates_per_second"):

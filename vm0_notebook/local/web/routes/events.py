@@ -37,11 +37,8 @@ BATCH = 512
 
 
 def _last_event_id(request: Request) -> int:
-    query = request.query_params
-    for name in ("last_event_id", "lastEventId"):
-        if (value := query.get(name)) not in (None, ""):
-            break
-    else:
+    name, value = "last_event_id", request.query_params.get("last_event_id")
+    if value in (None, ""):
         name, value = "Last-Event-ID", request.headers.get("last-event-id")
     if value in (None, ""):
         return 0
