@@ -167,6 +167,7 @@ def test_listings_are_dataframes(notebook: Notebook, client) -> None:
 
 def test_volume_in_artifact_out_push_and_mount(notebook: Notebook, tmp_path) -> None:
     (tmp_path / "hello.txt").write_text("hello from a volume\n")
+    notebook.run("%vm0 volumes")  # connected (and said so) before the output checked below
     cell = notebook.run(f"%vm0 push {tmp_path} nb-data -m first")
     # one line, and no cell value to repeat it
     assert re.fullmatch(r"nb-data@[0-9a-f]{12} · 1 file · 20 B · new volume\n", text_of(cell))
