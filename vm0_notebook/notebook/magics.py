@@ -172,7 +172,17 @@ class VM0Magics(Magics, Configurable):
             raise MagicError("the prompt is empty: write it in the cell body below %%vm0 run")
         if args.timeout is not None and args.timeout <= 0:
             raise MagicError("--timeout must be a positive number of seconds")
-        request = self._run_request(args, agent, prompt)
+        from ..api.model_env import NO_MODEL_NOTE, with_model
+
+        # the built-in claude gets the kernel's model settings, or is skipped without any
+        request = with_model(self._run_request(args, agent, prompt))
+        if request is None:
+            print(NO_MODEL_NOTE)
+            if args.out:
+                self.shell.user_ns[args.out] = None
+            return None
+        for value in (request.get("secrets") or {}).values():  # the model key among them
+            self.masker.add(value)
         run = self.client.runs.create(**request)
         if args.out:
             self.shell.user_ns[args.out] = run
