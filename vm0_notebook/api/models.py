@@ -670,9 +670,19 @@ class Run(_Model):
         """
         return self._client.runs.events(self.id, _observer=self._observe)
 
+    def _inherit_secrets(self, options: dict[str, Any]) -> dict[str, Any]:
+        """``options`` with the secrets this run was created with in this process, unless
+        ``secrets=`` was given (then those are used as they are)."""
+        from . import _run_secrets
+
+        if "secrets" not in options:
+            options["secrets"] = _run_secrets.recall(self.id)
+        return options
+
     @endpoint
     def follow_up(self, prompt: str, **options: Any) -> Op[Run]:
-        """Start a new run that continues this run's session.
+        """Start a new run that continues this run's session, with the secrets this run was
+        created with in this process (held in memory only) unless ``secrets=`` is given.
 
             second = run.follow_up("Now plot it").wait()
         """
@@ -685,13 +695,14 @@ class Run(_Model):
             )
         return (
             yield from self._client.runs._create_op(
-                prompt=prompt, session_id=self.session_id, **options
+                prompt=prompt, session_id=self.session_id, **self._inherit_secrets(options)
             )
         )
 
     @endpoint
     def resume(self, prompt: str, **options: Any) -> Op[Run]:
-        """Start a new run from this run's checkpoint (its state when it finished)."""
+        """Start a new run from this run's checkpoint (its state when it finished), with the
+        secrets this run was created with in this process unless ``secrets=`` is given."""
         if not self.checkpoint_id:
             yield from self._refresh_op()
         if not self.checkpoint_id:
@@ -701,7 +712,7 @@ class Run(_Model):
             )
         return (
             yield from self._client.runs._create_op(
-                prompt=prompt, checkpoint_id=self.checkpoint_id, **options
+                prompt=prompt, checkpoint_id=self.checkpoint_id, **self._inherit_secrets(options)
             )
         )
 

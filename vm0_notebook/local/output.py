@@ -140,6 +140,8 @@ class AgentOutput:
         self.run_id = run_id
         self.masker = masker
         self.saw_result = False
+        # The agent's own result text when its result event says ``is_error: true``.
+        self.result_error: str | None = None
         self.turns = 0
         self._plain_turn = False
         self._plain: deque[str] = deque()
@@ -171,6 +173,8 @@ class AgentOutput:
                 kind = event["type"]
                 if kind == "result":
                     self.saw_result = True
+                    if event.get("is_error") is True:
+                        self.result_error = _error_text(event)
                 elif kind == "assistant":
                     self.turns += 1
                     self._remember_text(event)
@@ -241,6 +245,16 @@ class AgentOutput:
             texts = [t for t in texts if t is not None]
             if texts:
                 self._last_text = "".join(texts)
+
+
+def _error_text(result: dict[str, Any]) -> str:
+    """What a failed ``result`` event says went wrong, cut to :data:`ERROR_CHARS`."""
+    text = result.get("result")
+    if not isinstance(text, str) or not text.strip():
+        errors = result.get("errors")
+        text = "; ".join(map(str, errors)) if isinstance(errors, list) and errors else ""
+    text = text.strip() or f"The agent reported an error ({result.get('subtype') or 'error'})"
+    return text if len(text) <= ERROR_CHARS else text[:ERROR_CHARS] + "…"
 
 
 def _text_of(block: Any) -> str | None:

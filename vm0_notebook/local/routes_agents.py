@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.routing import Route
 
+from vm0_notebook.local.agents import check_framework
 from vm0_notebook.local.agents_store import agent_json, version_json
-from vm0_notebook.local.http import check_name, field, json_body, no_content, ok, page, page_args
+from vm0_notebook.local.http import (
+    check_name,
+    field,
+    invalid,
+    json_body,
+    no_content,
+    ok,
+    page,
+    page_args,
+)
+from vm0_notebook.local.spec import ConfigProblem
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -18,6 +29,16 @@ if TYPE_CHECKING:
 
 def _agents(request: Request) -> AgentStore:
     return request.app.state.local.agents
+
+
+def _config(body: dict[str, Any]) -> dict[str, Any]:
+    """The body's ``config``, checked by the framework it names (if any)."""
+    config = field(body, "config", dict, required=True)
+    try:
+        check_framework(config)
+    except ConfigProblem as exc:
+        raise invalid(str(exc), exc.param) from None
+    return config
 
 
 async def list_agents(request: Request) -> Response:
@@ -45,7 +66,7 @@ async def create_agent(request: Request) -> Response:
     store = _agents(request)
     row = store.create(
         field(body, "name", str, required=True),
-        field(body, "config", dict, required=True),
+        _config(body),
         field(body, "description", str),
     )
     return ok(store.detail(row), 201)
@@ -64,7 +85,7 @@ async def update_agent(request: Request) -> Response:
     row = store.find(request.path_params["agent_id"])
     row = store.update(
         row,
-        field(body, "config", dict, required=True),
+        _config(body),
         field(body, "description", str),
         field(body, "message", str),
     )
