@@ -198,6 +198,15 @@ def test_a_follow_up_continues_the_conversation_with_the_same_key(client, api, m
     assert said.index("PELICAN-ACK") < said.index("What was the secret word?")
 
 
+def test_secrets_given_to_a_follow_up_replace_the_remembered_ones(client, api, model, analyst):
+    model.reset(text("First."))
+    first = run_claude(client, analyst, "Hello.")
+    assert finished(api, first).status == "completed"
+    done = finished(api, first.follow_up("Again, without the key.", secrets={}))
+    assert done.status == "failed"
+    assert done.detail["error"] == done.result["result"]
+
+
 def test_resume_from_a_checkpoint_restores_the_folder_and_the_conversation(
     client, api, model, analyst
 ):
