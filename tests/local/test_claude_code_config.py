@@ -141,14 +141,20 @@ def test_project_names_follow_claude_codes_rule(tmp_path: Path) -> None:
 def test_finish_masks_the_runs_secrets_in_the_clis_home(tmp_path: Path) -> None:
     key = "sk-ant-" + uuid.uuid4().hex
     home = tmp_path / claude_code.HOME
-    (home / "p").mkdir(parents=True)
-    (home / "p" / "t.jsonl").write_text(json.dumps({"content": f"KEY={key}"}) + "\n")
-    (home / "other.json").write_text("{}")
-    (tmp_path / "artifact.txt").write_text(key)  # the agent's own files are its own
-    assert claude_code.finish(tmp_path, [key]) == 1
-    assert key not in (home / "p" / "t.jsonl").read_text()
-    assert "KEY=***" in (home / "p" / "t.jsonl").read_text()
+    transcript = home / ".claude" / "projects" / "p" / "t.jsonl"
+    transcript.parent.mkdir(parents=True)
+    transcript.write_text(json.dumps({"content": f"KEY={key}"}) + "\n")
+    (home / ".claude.json").write_text(json.dumps({"note": key}))
+    (home / ".claude" / "other.json").write_text("{}")
+    # what the agent's tools wrote is its own
+    (home / ".cache").mkdir()
+    (home / ".cache" / "tool.txt").write_text(key)
+    (tmp_path / "artifact.txt").write_text(key)
+    assert claude_code.finish(tmp_path, [key]) == 2
+    assert "KEY=***" in transcript.read_text() and key not in transcript.read_text()
+    assert key not in (home / ".claude.json").read_text()
     assert (tmp_path / "artifact.txt").read_text() == key
+    assert (home / ".cache" / "tool.txt").read_text() == key
     assert not list(home.rglob("*.vm0-masking"))
 
 

@@ -19,8 +19,8 @@ with the prompt on stdin. Every key is optional: the built-in agent ``claude`` i
 - The model key reaches the process only through its environment, as the run secret
   ``ANTHROPIC_API_KEY``: an agent config is stored, so it may not hold one.
 - What the agent printed lands in the CLI's conversation file; when the run ends, the run's
-  secrets are masked in the CLI's home, so neither the session folder nor its checkpoints keep a
-  key the agent showed.
+  secrets are masked in the CLI's own files, so neither the session folder nor its checkpoints
+  keep a key the agent showed.
 - The first run of a session starts the conversation with a session id chosen here and kept in
   ``.claude-home/vm0-claude-session``; later runs of the session, and runs resumed from one of
   its checkpoints, ``--resume`` it, so the model receives the earlier turns.
@@ -122,14 +122,19 @@ def command(
 
 
 def finish(workdir: Path, secrets: Iterable[str]) -> int:
-    """Mask ``secrets`` in every file of the CLI's home in ``workdir`` (blocking); returns how
-    many files changed. Each is replaced whole, so none is left half-written."""
+    """Mask ``secrets`` in the CLI's own files in its home in ``workdir`` (``.claude/`` and
+    ``.claude.json``: its conversations and settings; blocking). Returns how many files
+    changed. Each is replaced whole, so none is left half-written."""
     masker = SecretMasker(secrets)
     home = workdir / HOME
     if not masker or home.is_symlink() or not home.is_dir():
         return 0
+    state = home / ".claude"
+    files = [*home.glob(".claude.json*")]
+    if state.is_dir() and not state.is_symlink():
+        files += state.rglob("*")
     changed = 0
-    for path in home.rglob("*"):
+    for path in files:
         if path.is_symlink() or not path.is_file():
             continue
         try:
