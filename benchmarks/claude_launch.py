@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ for the s
 
 from tests.claude_cli import EXECUTABLE, VERSION_OR_REASON
 from tests.model_server import ModelServer
-from vm0_notebook.local.agents.claude_code import QUIET_ENV
+from vm0_notebook.local.runtime.frameworks.claude_code import QUIET_ENV
 
 KEY = "sk-ant-bench-0123456789"
 PROMPT = "Say hello."
