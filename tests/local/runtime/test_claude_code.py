@@ -167,6 +167,19 @@ def test_the_config_reaches_the_cli_model_instructions_and_env(client, api, mode
                for entry in done.logs)
 
 
+def test_a_tool_outside_allowed_tools_is_refused(client, api, model):
+    name = f"reader-{secrets.token_hex(4)}"
+    client.agents.create(name, {"framework": "claude-code", "allowed_tools": ["Read"],
+                                "env": {"ANTHROPIC_BASE_URL": model.url}})
+    model.reset(tool_use("Bash", {"command": "touch artifact/ran-anyway"}), text("Tried."))
+    done = finished(api, run_claude(client, name, "Run a command.", artifact_name="refused"))
+    assert done.status == "completed", done.detail
+    [refusal] = tool_results(done)
+    assert refusal["is_error"] is True
+    assert [d["tool_name"] for d in done.result["permission_denials"]] == ["Bash"]
+    assert done.detail["artifact_version"] is None  # nothing was written
+
+
 def test_the_builtin_claude_agent_reaches_a_model_endpoint_given_as_a_variable(
     client, api, model
 ):

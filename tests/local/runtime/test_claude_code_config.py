@@ -162,3 +162,40 @@ def test_check_names_the_key_it_cannot_use() -> None:
     with pytest.raises(ConfigProblem) as caught:
         claude_code.check({"framework": "claude-code", "timeout": 5})
     assert caught.value.param == "config.timeout"
+
+
+def _fake_cli(tmp_path: Path) -> str:
+    cli = tmp_path / "claude"
+    cli.write_bytes(b"\x7fELF")
+    cli.chmod(0o755)
+    return str(cli)
+
+
+def test_links_the_agent_leaves_in_its_home_are_never_followed(tmp_path: Path) -> None:
+    # Between runs the session folder is the agent's: it may put links where folders were, to
+    # make the server (root) write or move files elsewhere on the next run.
+    outside = tmp_path / "outside"
+    (outside / ".claude" / "projects" / "p").mkdir(parents=True)
+    (outside / "vm0-claude-session").write_text(str(uuid.uuid4()))
+    config = {"framework": "claude-code", "executable": _fake_cli(tmp_path)}
+    before = sorted(str(p) for p in outside.rglob("*"))
+
+    workdir = tmp_path / "session"
+    workdir.mkdir()
+    (workdir / claude_code.HOME).symlink_to(outside)
+    cmd = claude_code.command(config, workdir)
+    home = workdir / claude_code.HOME
+    assert not home.is_symlink() and home.is_dir()
+    assert cmd.argv[cmd.argv.index("--session-id") + 1]
+
+    # deeper: the conversation's folders, and the pointer itself
+    session = (home / claude_code.SESSION_FILE).read_text().strip()
+    (home / ".claude").symlink_to(outside / ".claude")
+    assert "--session-id" in claude_code.command(config, workdir).argv
+    (home / claude_code.SESSION_FILE).unlink()
+    (home / claude_code.SESSION_FILE).symlink_to(outside / "vm0-claude-session")
+    argv = claude_code.command(config, workdir).argv
+    assert "--session-id" in argv and session not in argv
+    assert not (home / claude_code.SESSION_FILE).is_symlink()
+    assert sorted(str(p) for p in outside.rglob("*")) == before
+    assert (outside / "vm0-claude-session").read_text() != argv[argv.index("--session-id") + 1]

@@ -104,8 +104,7 @@ def command(
     writes the session's conversation pointer). ``path`` is where ``claude`` is looked up (the
     server's PATH). Raises :class:`ConfigProblem` when the CLI cannot be found."""
     executable = resolve_executable(config.get("executable"), path)
-    home = workdir / HOME
-    home.mkdir(exist_ok=True)
+    home = _own_home(workdir)
     argv = [str(executable), "-p", "--output-format", "stream-json", "--verbose"]
     if config.get("model"):
         argv += ["--model", config["model"]]
@@ -171,7 +170,9 @@ def conversation_args(home: Path, workdir: Path) -> list[str]:
     """``--resume <id>`` when the session's conversation exists, else ``--session-id <id>``.
 
     A checkpoint restored into a new session folder holds the conversation under the old
-    folder's project name; it is moved to the name Claude Code looks under for this one."""
+    folder's project name; it is moved to the name Claude Code looks under for this one.
+    The agent owns this folder between runs, and the server works in it with its own rights:
+    no symbolic link in it is followed (one where a folder should be means no conversation)."""
     pointer = home / SESSION_FILE
     session = _read_session(pointer)
     if session is not None:
@@ -184,7 +185,7 @@ def conversation_args(home: Path, workdir: Path) -> list[str]:
                 _move_project(transcript.parent, here)
             return ["--resume", session]
     session = session or str(uuid.uuid4())
-    pointer.write_text(session + "\n")
+    _write_new(pointer, session + "\n")
     return ["--session-id", session]
 
 
@@ -198,7 +199,33 @@ def _project_dir(home: Path, workdir: Path) -> Path | None:
     return home / ".claude" / "projects" / name if len(name) <= _PROJECT_NAME_MAX else None
 
 
+def _own_home(workdir: Path) -> Path:
+    """The CLI's home in ``workdir``, a real folder (whatever the agent left in its place)."""
+    home = workdir / HOME
+    if home.is_symlink() or (home.exists() and not home.is_dir()):
+        home.unlink()
+    home.mkdir(exist_ok=True)
+    return home
+
+
+def _real_folder(path: Path, home: Path) -> bool:
+    """Whether every step from ``home`` down to ``path`` is a folder, not a link."""
+    steps = [path, *path.parents]
+    return all(step.is_dir() and not step.is_symlink() for step in steps[: steps.index(home)])
+
+
+def _write_new(path: Path, text: str) -> None:
+    """Write ``path`` afresh, never through a link the agent put there."""
+    if path.is_symlink() or path.is_dir():
+        path.unlink() if path.is_symlink() else shutil.rmtree(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
 def _read_session(pointer: Path) -> str | None:
+    if pointer.is_symlink():
+        return None
     try:
         text = pointer.read_text().strip()
     except OSError:
@@ -211,18 +238,22 @@ def _read_session(pointer: Path) -> str | None:
 
 def _find_transcript(home: Path, session: str) -> Path | None:
     projects = home / ".claude" / "projects"
-    found = sorted(projects.glob(f"*/{session}.jsonl")) if projects.is_dir() else []
+    if not _real_folder(projects, home):
+        return None
+    found = [p for p in sorted(projects.glob(f"*/{session}.jsonl"))
+             if _real_folder(p.parent, home) and p.is_file() and not p.is_symlink()]
     return found[0] if found else None
 
 
 def _move_project(old: Path, new: Path) -> None:
-    """Move everything in the project folder ``old`` into ``new`` (kept where both hold it)."""
-    if old.is_symlink() or not old.is_dir():
-        return
-    new.mkdir(parents=True, exist_ok=True)
+    """Move everything in the project folder ``old`` into ``new`` (kept where both hold it);
+    both are in the same checked ``projects`` folder."""
+    if new.is_symlink() or (new.exists() and not new.is_dir()):
+        new.unlink()
+    new.mkdir(exist_ok=True)
     for item in old.iterdir():
         target = new / item.name
-        if not target.exists():
+        if not target.exists() and not target.is_symlink():
             item.rename(target)
     shutil.rmtree(old, ignore_errors=True)
 
