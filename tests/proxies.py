@@ -1,11 +1,14 @@
 """Small HTTP proxies put in front of the real local server by the API tests.
 
 - :class:`Proxy`: passes everything through and records what it saw.
-- :class:`VariantProxy`: plays the platform's other API shape: camelCase JSON, plain ids,
-  ``lastEventId``/``versionId`` queries only, downloads as a 302 to a tar.gz, run lists that
-  ignore ``agent_id``/``since``, and only ``complete`` on the events of a finished run.
+- :class:`VariantProxy`: plays the platform's other API shape: camelCase JSON, plain ids
+  (storage ids excepted), ``lastEventId``/``versionId`` queries only, downloads as a 302 to a
+  tar.gz, run lists that ignore ``agent_id``/``since``, and only ``complete`` on the events
+  of a finished run.
 - :class:`FaultProxy`: cuts event streams at random points, stalls them, answers a share of
   requests with 503 or 429, and loses the answer of some ``POST /v1/runs`` after forwarding.
+- :class:`HostileStorage`: falsifies volume and artifact downloads (sizes, content, listings,
+  archives) to show the client refuses them.
 
 Each is an ASGI app served by uvicorn on 127.0.0.1 in a thread: ``url = proxy.start()``,
 ``proxy.stop()``.
@@ -14,10 +17,13 @@ Each is an ASGI app served by uvicorn on 127.0.0.1 in a thread: ``url = proxy.st
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import io
 import json
 import random
 import re
 import socket
+import tarfile
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -154,7 +160,9 @@ class Proxy:
 
 # -- the camelCase, plain-id platform variant ---------------------------------------------------
 
-_PREFIXED = re.compile(r"^(agt|run|vol|art|ses|chk|upl|ver)_([0-9a-f]{24})$")
+# Volume and artifact ids keep their prefix: a version id is a hash over the storage id, so a
+# platform with plain storage ids hashes those, and rewriting them here would fake a mismatch.
+_PREFIXED = re.compile(r"^(agt|run|ses|chk|upl|ver)_([0-9a-f]{24})$")
 # maps whose keys are user data (names, variables), and opaque payloads: never rewritten
 _OPAQUE = {"config", "variables", "secrets", "volumes"}
 
@@ -331,3 +339,85 @@ class FaultProxy(Proxy):
             self.cut_at.append(int(request.headers.get("x-last-id") or 0))
             raise Cut(f"cut after event {self.cut_at[-1]}")
         return line
+
+
+# -- a storage server that lies -------------------------------------------------------------
+
+_DOWNLOAD = re.compile(r"/v1/(volumes|artifacts)/[^/]+/download")
+
+
+def forged(size: int) -> bytes:
+    """Other bytes of the same length, the same every time (so a listing can carry their hash)."""
+    return (b"forged," * (size // 7 + 1))[:size]
+
+
+class HostileStorage(Proxy):
+    """The real server's storage, with downloads falsified as ``mode`` says (None: honest).
+
+    - ``size``: each file's body is 990 bytes longer than its listing says.
+    - ``content``: each file's bytes are replaced by others of the same size, and the listing's
+      hashes by theirs, so only the version id gives it away (a cache-poisoning attempt).
+    - ``listing``: the listing leaves out a file (every file sent is honest).
+    - ``version``: the listing names another version than the one asked for.
+    - ``tar``: a 302 to a tar.gz of the version with one file changed and one added.
+    - ``tar-escape``: a 302 to a tar.gz of the version plus a member ``../../escape.txt``.
+    """
+
+    MODES = ("size", "content", "listing", "version", "tar", "tar-escape")
+
+    def __init__(self, target: str, mode: str | None = None) -> None:
+        super().__init__(target)
+        self.mode = mode
+        self.archives: dict[str, bytes] = {}
+
+    async def handle(self, request: Incoming, send: Send) -> None:
+        if request.path.startswith("/hostile/"):
+            await self.respond(send, 200, {"content-type": "application/gzip"},
+                               self.archives[request.path.rsplit("/", 1)[1]])
+            return
+        if self.mode in ("tar", "tar-escape") and _DOWNLOAD.fullmatch(request.path):
+            listing = await self.upstream(request)
+            name = f"{len(self.archives)}.tar.gz"
+            self.archives[name] = await self._archive(listing.json()["files"])
+            location = f"http://{request.headers['host']}/hostile/{name}"
+            await self.respond(send, 302, {"location": location}, b"")
+            return
+        if self.mode in ("size", "content") and request.path.startswith("/storage/blobs/"):
+            body = (await self.upstream(request)).content
+            body = body + b"!" * 990 if self.mode == "size" else forged(len(body))
+            await self.respond(send, 200, {"content-type": "application/octet-stream"}, body)
+            return
+        await self.forward(request, send)
+
+    def rewrite_body(self, request: Incoming, response: httpx.Response, body: bytes) -> bytes:
+        if self.mode not in ("content", "listing", "version") \
+                or not _DOWNLOAD.fullmatch(request.path) \
+                or response.status_code != 200:
+            return body
+        data = json.loads(body)
+        if self.mode == "content":
+            for f in data["files"]:
+                f["hash"] = hashlib.sha256(forged(f["size"])).hexdigest()
+        elif self.mode == "listing":
+            data["files"] = data["files"][:-1]
+        else:
+            data["version_id"] = "0" * 64
+        return json.dumps(data).encode()
+
+    async def _archive(self, files: list[dict[str, Any]]) -> bytes:
+        out = io.BytesIO()
+        with tarfile.open(fileobj=out, mode="w:gz") as tar:
+            for i, f in enumerate(files):
+                url = httpx.URL(f["download_url"])
+                data = (await self._http().get(self.target + url.raw_path.decode())).content
+                if self.mode == "tar" and i == 0:
+                    data = forged(len(data))
+                _add(tar, f["path"], data)
+            _add(tar, "extra.txt" if self.mode == "tar" else "../../escape.txt", b"extra")
+        return out.getvalue()
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))

@@ -189,6 +189,26 @@ def test_volume_in_artifact_out_push_and_mount(notebook: Notebook, tmp_path) -> 
     notebook.run("%vm0 mount artifact nb-out -o out_dir")
     assert notebook.value("(out_dir / 'copy.txt').read_text()") == "'hello from a volume\\n'"
 
+    # a writable copy refuses a folder holding other files, unless told to replace them
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "mine.txt").write_text("keep")
+    _, error = notebook.fails(f"%vm0 mount artifact nb-out --to {tmp_path / 'busy'}")
+    assert str(tmp_path / "busy") in error and "--overwrite" in error
+    assert (tmp_path / "busy" / "mine.txt").read_text() == "keep"
+    notebook.run(f"%vm0 mount artifact nb-out --to {tmp_path / 'busy'} --overwrite")
+    assert sorted(p.name for p in (tmp_path / "busy").iterdir()) == ["copy.txt"]
+
+    # the cache: its size, a clear that keeps recent versions, a full clear
+    assert re.fullmatch(r"\d+(\.\d)? (B|KiB) in \S+/cache/versions\n",
+                        text_of(notebook.run("%vm0 cache")))
+    assert text_of(notebook.run("%vm0 cache clear --older-than 1")).startswith("freed 0 B · ")
+    assert notebook.get("out_dir.exists()") is True
+    assert re.fullmatch(r"freed \d+(\.\d)? (B|KiB) · 0 B left in \S+\n",
+                        text_of(notebook.run("%vm0 cache clear")))
+    assert notebook.get("out_dir.exists()") is False
+    _, error = notebook.fails("%vm0 cache clear --older-than -2")
+    assert "0 or more" in error
+
 
 def test_timeout_cancels_by_default(notebook: Notebook, client) -> None:
     _, error = notebook.fails(

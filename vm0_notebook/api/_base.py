@@ -179,6 +179,7 @@ class BaseClient:
         self._attach_resources()
 
     def _attach_resources(self) -> None:
+        from .cache import Cache
         from .resources.agents import Agents
         from .resources.runs import Runs
         from .resources.storage import Artifacts, Volumes
@@ -187,6 +188,7 @@ class BaseClient:
         self.runs = Runs(self)
         self.volumes = Volumes(self)
         self.artifacts = Artifacts(self)
+        self.cache = Cache(self)
 
     # -- configuration ------------------------------------------------------------------------
 

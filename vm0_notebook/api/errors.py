@@ -13,6 +13,9 @@
     │   ├── RateLimitError          429 rate_limit_error (``retry_after`` in seconds, if sent)
     │   └── InternalServerError     5xx api_error
     ├── InvalidResponseError        a success status with a body that is not the contract
+    │                                   (a download that is not the version it names, too)
+    ├── FolderNotEmptyError         ``mount(to=DIR)`` found files it did not put there (also a
+    │                                   FileExistsError; ``filename`` is the folder)
     ├── RunFailedError              a run ended failed, timeout or cancelled (``run`` attached)
     │   └── RunFailed               a ``%vm0`` cell's run did not complete (also interrupted)
     ├── WaitTimeoutError            ``run.wait(timeout=...)`` gave up (also a TimeoutError)
@@ -43,6 +46,7 @@ __all__ = [
     "AuthenticationError",
     "AuthorizationError",
     "ConflictError",
+    "FolderNotEmptyError",
     "InternalServerError",
     "InvalidRequestError",
     "InvalidResponseError",
@@ -186,6 +190,15 @@ class InvalidResponseError(VM0Error):
         where = [f"HTTP {self.status}"] if self.status else []
         where += [f"request {self.request_id}"] if self.request_id else []
         return self.message + (f" ({', '.join(where)})" if where else "")
+
+
+class FolderNotEmptyError(VM0Error, FileExistsError):
+    """``mount(to=DIR)`` would have written into a folder holding other files; nothing was
+    touched. ``filename`` is the folder."""
+
+    def __init__(self, message: str, folder: str) -> None:
+        super().__init__(message)
+        self.filename = folder
 
 
 class RunFailedError(VM0Error):

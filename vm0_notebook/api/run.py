@@ -278,15 +278,20 @@ class Run:
 
         return plots.plot_metrics(self)
 
-    def artifact(self, to: str | Path | None = None) -> Path:
-        """Download the artifact version this run produced and return its local folder."""
+    def artifact(self, to: str | Path | None = None, overwrite: bool = False) -> Path:
+        """Download the artifact version this run produced and return its local folder.
+
+        As ``client.artifacts.mount``: the read-only cached folder, or with ``to`` a writable
+        copy (``overwrite=True`` to replace what a non-empty ``to`` holds).
+        """
         if not self.artifact_name:
             raise InvalidRequestError(
                 f"Run {self.id} has no artifact (start it with artifact_name=...)",
                 param="artifact_name",
             )
         return self._client.artifacts.mount(
-            self.artifact_name, version=self.artifact_version or "latest", to=to
+            self.artifact_name, version=self.artifact_version or "latest", to=to,
+            overwrite=overwrite,
         )
 
     # -- display ------------------------------------------------------------------------------

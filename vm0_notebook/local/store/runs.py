@@ -129,6 +129,11 @@ class RunStore:
             raise not_found("run", run_id, param)
         return row
 
+    def require(self, run_id: str) -> None:
+        """Raises ``not_found`` when there is no such run (reads no column of it)."""
+        if self.db.one("SELECT 1 FROM runs WHERE id = ?", (run_id,)) is None:
+            raise not_found("run", run_id)
+
     def session(self, session_id: str, param: str | None = "session_id") -> sqlite3.Row:
         """The session's row; raises ``not_found`` (naming ``param``) when there is none."""
         row = self.db.one("SELECT * FROM sessions WHERE id = ?", (session_id,))

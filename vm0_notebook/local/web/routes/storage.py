@@ -165,7 +165,7 @@ async def download(request: Request, kind: str) -> Response:
         raise invalid("'format' must be 'tar.gz' or left out", "format")
     expires = int(time.time() + DEFAULT_TTL_S)
     files = [
-        {"path": f.path, "size": f.size, "download_url": server.signer.url(
+        {"path": f.path, "size": f.size, "hash": f.sha256, "download_url": server.signer.url(
             base, "GET", f"/storage/blobs/{f.sha256}", expires=expires)[0]}
         for f in server.storage.files(vid)
     ]
