@@ -256,7 +256,13 @@ class Run:
         return self._client.runs.events(self.id, _observer=self._observe)
 
     def _start_from_op(self, key: str, missing: str, prompt: str, options: Any) -> Op[Run]:
-        """A new run from this run's ``session_id`` or ``checkpoint_id`` (refreshed if unset)."""
+        """A new run from this run's ``session_id`` or ``checkpoint_id`` (refreshed if unset),
+        with the secrets this run was created with in this process unless ``secrets=`` is
+        given (a follow-up keeps its model key)."""
+        from . import _run_secrets
+
+        if "secrets" not in options:
+            options = {**options, "secrets": _run_secrets.recall(self.id)}
         if not getattr(self, key):
             yield from self._refresh_op()
         value = getattr(self, key)
@@ -269,7 +275,8 @@ class Run:
 
     @endpoint
     def follow_up(self, prompt: str, **options: Any) -> Op[Run]:
-        """Start a new run that continues this run's session.
+        """Start a new run that continues this run's session, with this run's secrets (held in
+        this process's memory only) unless ``secrets=`` is given.
 
             second = run.follow_up("Now plot it").wait()
         """
@@ -279,7 +286,8 @@ class Run:
 
     @endpoint
     def resume(self, prompt: str, **options: Any) -> Op[Run]:
-        """Start a new run from this run's checkpoint (its state when it finished)."""
+        """Start a new run from this run's checkpoint (its state when it finished), with this
+        run's secrets unless ``secrets=`` is given."""
         return (yield from self._start_from_op(
             "checkpoint_id", "no checkpoint (status {status}); only finished runs do", prompt,
             options,

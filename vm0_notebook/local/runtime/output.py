@@ -95,6 +95,8 @@ class AgentOutput:
         self.run_id = run_id
         self.masker = masker
         self.saw_result = False
+        # The agent's own result text when its result event says ``is_error: true``.
+        self.result_error: str | None = None
         self.turns = 0
         self._plain_turn = False
         self._texts: deque[str] = deque()  # the tail of the assistant texts, one per event
@@ -126,6 +128,8 @@ class AgentOutput:
                 kind = event["type"]
                 if kind == "result":
                     self.saw_result = True
+                    if event.get("is_error") is True:
+                        self.result_error = _error_text(event)
                 elif kind == "assistant":
                     self.turns += 1
                     text = event_text(event)
@@ -201,6 +205,16 @@ class AgentOutput:
             gone = len(self._texts.popleft()) + 1  # the text and the newline after it
             self._texts_chars -= gone
             self._dropped_chars += gone
+
+
+def _error_text(result: dict[str, Any]) -> str:
+    """What a failed ``result`` event says went wrong, cut to :data:`ERROR_CHARS`."""
+    text = result.get("result")
+    if not isinstance(text, str) or not text.strip():
+        errors = result.get("errors")
+        text = "; ".join(map(str, errors)) if isinstance(errors, list) and errors else ""
+    text = text.strip() or f"The agent reported an error ({result.get('subtype') or 'error'})"
+    return text if len(text) <= ERROR_CHARS else text[:ERROR_CHARS] + "…"
 
 
 def _stream_json(line: str) -> dict[str, Any] | None:
