@@ -30,7 +30,7 @@ SECRET_NAMES = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
 VARIABLE_NAMES = ("ANTHROPIC_BASE_URL", "ANTHROPIC_MODEL")
 NO_MODEL_NOTE = (
     "claude skipped: no model configured. Set ANTHROPIC_API_KEY (or ANTHROPIC_BASE_URL for a "
-    "gateway or a local model server) where Jupyter starts, then restart the kernel."
+    "gateway or a local model server) in the kernel's environment and run the cell again."
 )
 
 
