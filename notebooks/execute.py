@@ -74,12 +74,13 @@ def working_copy(out: Path) -> Path:
     return work
 
 
-def execute(path: Path, workdir: Path, env: Mapping[str, str], timeout: int = 600
+def execute(path: Path, workdir: Path, env: Mapping[str, str], timeout: int = 600,
+            kernel_name: str = "python3"
             ) -> tuple[nbformat.NotebookNode, CellExecutionError | None]:
     """Run every cell of ``path`` in a new kernel in ``workdir``; the executed notebook and the
     error of the cell that failed (None when all ran)."""
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+    client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name,
                             resources={"metadata": {"path": str(workdir)}})
     try:
         client.execute(env=dict(env))  # passed on to the kernel's start
