@@ -70,10 +70,12 @@ def answer(request: Request) -> list[Block]:
     """The reply to one turn of a notebook's question."""
     prompt, step = _prompt_and_step(request)
     if "Profile volumes/penguins" in prompt:
-        if step == 0:
-            return tool_use("Write", {"file_path": "artifact/summary.md", "content": SUMMARY},
-                            preface="I'll write the summary first.")
+        if step == 0:  # the artifact's last version is in artifact/: read before replacing
+            return tool_use("Read", {"file_path": "artifact/summary.md"},
+                            preface="I'll look at the existing summary first.")
         if step == 1:
+            return tool_use("Write", {"file_path": "artifact/summary.md", "content": SUMMARY})
+        if step == 2:
             return tool_use("Bash", {"command": CHART, "description": "Draw the species chart"})
         return text("Wrote artifact/summary.md and artifact/species-counts.png.")
     for keyword, reply in ANSWERS.items():

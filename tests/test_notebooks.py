@@ -112,14 +112,21 @@ def test_the_claude_cells_run_the_cli_with_a_model(
     else:
         profile = next(c for c in _claude_cells(nb) if "Profile" in c.source)
         assert "Write" in _text(profile) and "Bash" in _text(profile)
-        assert "species-counts.png" in _text(profile)
+        assert "species-counts.png" in _text(profile) and "✗" not in _text(profile)
         # the mounted artifact's files, shown inline: the summary and the chart
         files = next(c for c in nb.cells if "rglob" in c.source)
         kinds = {key for o in files.outputs for key in o.get("data", {})}
         assert {"text/markdown", "image/png"} <= kinds
+        markdown = [o["data"]["text/markdown"] for o in files.outputs
+                    if "text/markdown" in o.get("data", {})]
+        assert "Palmer penguins: profile" in markdown[0]  # Claude Code's, not the baseline's
         assert "species-counts.png" in _text(files) and "summary.md" in _text(files)
         assert "Flipper length" in shown  # the follow-up, in the same session
         assert "Biscoe" in shown and "1.5 mm deeper" in shown  # the fan-out
+        compared = next(c for c in nb.cells if "input tokens" in c.source)
+        table = compared.outputs[-1]["data"]["text/plain"]
+        # tokens for every claude run; only the python baseline has none (its two cells)
+        assert "question 3" in table and table.count("NaN") == 2, table
     saved = json.dumps(nb)
     assert key not in saved
     assert all(turn.had_key for turn in model.turns)
