@@ -544,6 +544,9 @@ VM0Magics.vm0.__doc__ = (
     "    %%vm0 run AGENT [options]\n    <prompt, with {python expression} filled in>\n\n"
     "Display options: %config VM0Magics.tail_lines = 100, "
     "%config VM0Magics.max_updates_per_second = 10.\n\n"
+    "The built-in claude agent gets the kernel's model settings: ANTHROPIC_API_KEY and "
+    "ANTHROPIC_AUTH_TOKEN as secrets, ANTHROPIC_BASE_URL and ANTHROPIC_MODEL as variables; "
+    "with none set, %%vm0 run claude says how to set one and skips the run.\n\n"
     + "\n".join(command.__doc__ or "" for command in _COMMANDS.values())
 )
 
