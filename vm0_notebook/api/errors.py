@@ -14,7 +14,14 @@
     │   └── InternalServerError     5xx api_error
     ├── InvalidResponseError        a success status with a body that is not the contract
     ├── RunFailedError              a run ended failed, timeout or cancelled (``run`` attached)
-    └── WaitTimeoutError            ``run.wait(timeout=...)`` gave up (also a TimeoutError)
+    ├── WaitTimeoutError            ``run.wait(timeout=...)`` gave up (also a TimeoutError)
+    └── MapError                    ``client.map(..., raise_on_error=True)``: some runs did not
+                                        complete (``frame`` and ``failures`` attached)
+
+    KeyboardInterrupt
+    └── MapInterrupted              Ctrl-C stopped ``client.map``: its runs were cancelled;
+                                        ``frame`` holds what finished (not a VM0Error, so
+                                        ``except Exception`` does not swallow a Ctrl-C)
 
 Status errors carry ``status``, ``type``, ``code``, ``message``, ``param`` and ``request_id``;
 ``str(error)`` is one short line that says what happened and, where it can, what to do.
@@ -39,6 +46,8 @@ __all__ = [
     "InternalServerError",
     "InvalidRequestError",
     "InvalidResponseError",
+    "MapError",
+    "MapInterrupted",
     "NotFoundError",
     "RateLimitError",
     "RunFailedError",
@@ -193,6 +202,40 @@ class WaitTimeoutError(VM0Error, TimeoutError):
     def __init__(self, message: str, run: Any = None) -> None:
         super().__init__(message)
         self.run = run
+
+
+class MapError(VM0Error):
+    """Some runs of ``client.map(..., raise_on_error=True)`` did not complete.
+
+    ``frame`` is the whole result (one row per input); ``failures`` its rows that did not
+    complete. The message lists the first few.
+
+        try:
+            df = client.map("shell", cmds, raise_on_error=True)
+        except vm0.MapError as e:
+            e.failures[["prompt", "status", "error"]]
+    """
+
+    def __init__(self, message: str, frame: Any = None, failures: Any = None) -> None:
+        super().__init__(message)
+        self.frame = frame
+        self.failures = failures
+
+
+class MapInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped ``client.map``: runs still going and those not started were cancelled.
+
+    ``frame`` holds one row per input: the finished runs as they ended, the rest
+    ``cancelled``. In a notebook the interrupted cell's error is ``sys.last_value``.
+    """
+
+    def __init__(self, message: str, frame: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.frame = frame
+
+    def __str__(self) -> str:
+        return self.message
 
 
 # error type (from the response body) -> class; the status decides when the type is unknown.
