@@ -43,8 +43,9 @@ from .errors import (
     RateLimitError,
     VM0Error,
 )
-from .models import Event, Run
+from .models import Event
 from .resources.runs import run_body
+from .run import Run
 
 if TYPE_CHECKING:  # pragma: no cover
     from pandas import DataFrame
@@ -174,20 +175,16 @@ class Item:
     # one key for every try of this input's create, so no retry starts a second run
     key: str = field(default_factory=lambda: uuid.uuid4().hex)
     run: Run | None = None
-    usage: dict[str, Any] | None = None
     error: str | None = None
     started: bool = False
     last_sequence: int = 0
 
     def observe(self, event: Event) -> None:
-        """The stream's observer: the run's own bookkeeping, plus the usage and resume point."""
+        """The stream's observer: the run's own bookkeeping, plus where to resume after a drop."""
         assert self.run is not None
         self.run._observe(event)
         if event.event == "output":
             self.last_sequence = event.sequence or self.last_sequence
-            usage = event.payload.get("usage") if event.type == "result" else None
-            if isinstance(usage, dict):
-                self.usage = usage
 
     @property
     def status(self) -> str:
@@ -213,11 +210,11 @@ class Item:
             "prompt": self.prompt,
             "run_id": run.id if run else None,
             "status": self.status,
-            "output": run._output if run else None,
+            "output": run.output if run else None,
             "error": error,
             "execution_time_ms": run.execution_time_ms if run else None,
             "artifact_version": run.artifact_version if run else None,
-            "usage": self.usage,
+            "usage": run.usage if run else None,
         }
 
 
