@@ -116,14 +116,15 @@ def report(figure: str, ours: str, baseline: str, ratio: Ratio | float, goal: fl
     >>> report("2,000 runs.get", "1.31 s", "1.20 s (raw httpx)", paired_ratio(a, b), 1.15)
     """
     median = ratio.median if isinstance(ratio, Ratio) else float(ratio)
+    shown = str(ratio) if isinstance(ratio, Ratio) else f"{median:.2f}"
     if not isinstance(goal, str):
         goal, met = f"ratio <= {goal:g}", median <= goal
     verdict = "" if met is None else (" ok" if met else " OVER GOAL")
-    print(f"{figure}: {ours} vs {baseline}: ratio {ratio} ({goal}){verdict}", flush=True)
+    print(f"{figure}: {ours} vs {baseline}: ratio {shown} ({goal}){verdict}", flush=True)
     path = os.environ.get(REPORT_ENV)
     if path:
         with open(path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps({
                 "benchmark": Path(sys.argv[0]).stem, "figure": figure, "ours": ours,
-                "baseline": baseline, "ratio": str(ratio), "goal": goal, "met": met,
+                "baseline": baseline, "ratio": shown, "goal": goal, "met": met,
             }) + "\n")
