@@ -86,10 +86,12 @@ def test_raise_on_error_lists_the_failures(client: Any) -> None:
         (pd.DataFrame({"a": [1]}), {}, "template"),
         (pd.DataFrame({"a": [1]}), {"template": "{b}"}, "{b}"),
         (pd.DataFrame({"status": [1]}), {"template": "{status}"}, "result column"),
+        (pd.Series(["a"], name="output"), {"template": "say {}"}, "result column"),
         (["ok", ""], {}, "prompt #1 is empty"),
         (["a"], {"concurrency": 0}, "concurrency"),
         (["a"], {"idempotency_key": "k"}, "idempotency_key"),
         (["a"], {"volumes": ["Bad Name"]}, "volumes"),
+        (["a"], {"variabels": {"A": "1"}}, "unknown run option 'variabels'"),
     ],
 )
 def test_bad_input_is_refused_before_any_run(client: Any, prompts: Any, options: Any,

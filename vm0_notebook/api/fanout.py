@@ -106,6 +106,11 @@ def make_plan(prompts: Any, template: str | None) -> Plan:
     else:
         raise invalid(f"'prompts' must be a list, Series or DataFrame, not "
                       f"{type(prompts).__name__}", "prompts")
+    clash = [c for c in plan.inputs.columns if c in RESULT_COLUMNS] \
+        if plan.inputs is not None else []
+    if clash:
+        raise invalid(f"column {clash[0]!r} has the name of a result column; rename it "
+                      f"(results: {', '.join(RESULT_COLUMNS)})", "prompts")
     for i, text in enumerate(plan.prompts):
         if not isinstance(text, str) or not text.strip():
             what = "empty" if isinstance(text, str) else f"a {type(text).__name__}"
@@ -128,10 +133,6 @@ def _frame_plan(df: DataFrame, template: str | None) -> Plan:
         rows = df.to_dict("records")
         texts = [_fill(template, i, (), {str(k): v for k, v in row.items()}, columns)
                  for i, row in enumerate(rows)]
-    clash = [c for c in inputs.columns if c in RESULT_COLUMNS]
-    if clash:
-        raise invalid(f"column {clash[0]!r} has the name of a result column; rename it "
-                      f"(results: {', '.join(RESULT_COLUMNS)})", "prompts")
     return Plan(texts, inputs, df.index)
 
 
@@ -159,8 +160,21 @@ def check_options(agent: str, concurrency: int, options: dict[str, Any]) -> None
     if "idempotency_key" in options or "prompt" in options:
         name = "idempotency_key" if "idempotency_key" in options else "prompt"
         raise invalid(f"map makes the '{name}' of each run itself; leave it out", name)
+    known = _run_options()
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise invalid(f"unknown run option {unknown[0]!r}; the options are: "
+                      f"{', '.join(sorted(known))}", unknown[0])
     check_name(agent, "agent")
     run_body("-", agent=agent, **options)
+
+
+def _run_options() -> set[str]:
+    """The options ``runs.create`` takes besides the agent, the prompt and the key."""
+    from .resources.runs import Runs
+
+    names = inspect.signature(Runs._create_op).parameters
+    return set(names) - {"self", "prompt", "agent", "idempotency_key"}
 
 
 # -- one input --------------------------------------------------------------------------------
