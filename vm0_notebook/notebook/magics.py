@@ -27,7 +27,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Float, Int
 from traitlets.config import Configurable
 
-from ..api.errors import MagicError, RunFailed
+from ..api.errors import FolderNotEmptyError, MagicError, RunFailed
 from .args import check_env_name, fill, parse_pairs, parse_ref, split_line
 from .masking import SecretMasker
 
@@ -387,16 +387,39 @@ class VM0Magics(Magics, Configurable):
     @magic_arguments("vm0 mount")
     @argument("kind", choices=("volume", "artifact"), help="volume or artifact")
     @argument("ref", metavar="NAME[@VER]", help="what to download (latest by default)")
-    @argument("--to", metavar="DIR", help="the folder to put it in (default: a cache folder)")
+    @argument("--to", metavar="DIR",
+              help="a writable copy in DIR (default: the read-only cached folder)")
+    @argument("--overwrite", action="store_true", help="replace what DIR holds")
     @argument("-o", "--output", dest="out", metavar="VAR", help="bind the local path to VAR")
     def _mount(self, args: Any, cell: str | None) -> Any:
-        """Download a volume or artifact version to a local folder and return its path."""
+        """Download a volume or artifact version (verified) and return its local folder."""
         name, version = parse_ref(args.ref, args.kind)
         group = self.client.volumes if args.kind == "volume" else self.client.artifacts
-        path = group.mount(name, version=version or "latest", to=args.to)
+        try:
+            path = group.mount(name, version=version or "latest", to=args.to,
+                               overwrite=args.overwrite)
+        except FolderNotEmptyError as exc:
+            raise MagicError(str(exc).replace("overwrite=True", "--overwrite")) from None
         if args.out:
             self.shell.user_ns[args.out] = path
         return path
+
+    @magic_arguments("vm0 cache")
+    @argument("action", nargs="?", choices=("size", "clear"), default="size",
+              help="size (the default) or clear")
+    @argument("--older-than", type=float, metavar="DAYS",
+              help="with clear: only versions not mounted for DAYS days")
+    def _cache(self, args: Any, cell: str | None) -> None:
+        """The downloaded versions kept on this machine: their size, or clear them."""
+        cache = self.client.cache
+        if args.action == "clear":
+            if args.older_than is not None and args.older_than < 0:
+                raise MagicError("--older-than takes a number of days, 0 or more")
+            days = args.older_than
+            freed = cache.clear(older_than=None if days is None else days * 86400)
+            print(f"freed {_size(freed)} · {_size(cache.size())} left in {cache.path}")
+        else:
+            print(f"{_size(cache.size())} in {cache.path}")
 
     # -- widgets, server, settings ------------------------------------------------------------
 
@@ -456,6 +479,8 @@ class VM0Magics(Magics, Configurable):
         """Where this kernel is connected, and the display options."""
         client = self._connect(announce=False)  # said here, not twice
         print(f"connected to: {describe_connection(client)}")
+        # what the server says about itself, or that it does not speak the API at all
+        print(f"server: {self.masker.mask(str(client.server.info()))}")
         print(f"API key: {client.masked_key}")
         print(f"secrets masked in output: {len(self.masker)} value(s)")
         for name in ("tail_lines", "max_updates_per_second"):
@@ -526,6 +551,7 @@ _COMMANDS: dict[str, Callable[..., Any]] = {
     "artifacts": VM0Magics._artifacts,
     "push": VM0Magics._push,
     "mount": VM0Magics._mount,
+    "cache": VM0Magics._cache,
     "launcher": VM0Magics._launcher,
     "browser": VM0Magics._browser,
     "local": VM0Magics._local,
