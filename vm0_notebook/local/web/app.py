@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -66,9 +66,14 @@ def create_app(
     max_concurrent: int | None = None,
     sandbox: str | None = None,
     heartbeat_s: float = DEFAULT_HEARTBEAT_S,
+    allowed_hosts: Iterable[str] = (),
 ) -> Starlette:
     """The app over the data folder ``data_dir``; every route but ``/health`` and the signed
-    storage URLs needs ``Authorization: Bearer <token>``."""
+    storage URLs needs ``Authorization: Bearer <token>``.
+
+    Requests must name a loopback host (``localhost``, ``127.0.0.1``, ``[::1]``) or one of
+    ``allowed_hosts`` in their Host header (against DNS rebinding); others get a 403.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(data_dir / "vm0.db", [AGENTS_SCHEMA, RUNS_SCHEMA, RECORDS_SCHEMA,
                                         STORAGE_SCHEMA])
@@ -79,7 +84,7 @@ def create_app(
         records=records, broker=broker,
         host=Host(runs, records, storage, broker, agents, data_dir), signer=Signer(data_dir),
         max_concurrent=max_concurrent or default_max_concurrent(), sandbox_choice=sandbox,
-        heartbeat_s=heartbeat_s,
+        heartbeat_s=heartbeat_s, allowed_hosts=tuple(allowed_hosts),
     )
 
     @contextlib.asynccontextmanager
@@ -111,7 +116,8 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestIdAndAuth, token=token)],
+        middleware=[Middleware(RequestIdAndAuth, token=token,
+                               allowed_hosts=server.allowed_hosts)],
         exception_handlers={
             ApiError: error_response,
             HTTPException: _http_error,

@@ -47,6 +47,8 @@ class LocalServer:
     max_concurrent: int
     sandbox_choice: str | None = None
     heartbeat_s: float = DEFAULT_HEARTBEAT_S
+    # Host header names served besides loopback ones (a shared server's own name).
+    allowed_hosts: tuple[str, ...] = ()
     runner: RunnerAPI = field(init=False)
     _stopping: asyncio.Future[None] | None = field(default=None, init=False, repr=False)
 
