@@ -399,3 +399,17 @@ def test_idempotency_key_with_another_body_is_400(http):
 
 def health_ok(http: httpx.Client) -> bool:
     return http.get("/health").status_code == 200
+
+
+@pytest.mark.parametrize("config, param", [
+    ({"resources": {"memory": "inf"}}, "config.resources.memory"),
+    ({"resources": {"memory": "1e400Gi"}}, "config.resources.memory"),
+    ({"resources": {"memory": "1e18Gi"}}, "config.resources.memory"),
+    ({"resources": {"memory": 10**30}}, "config.resources.memory"),
+    ({"resources": {"cpu": 1e308}}, "config.resources.cpu"),
+    ({"timeout_s": 1e308}, "config.timeout_s"),
+])
+def test_agent_limits_past_what_the_os_takes_are_400(http, config, param):
+    """They used to be a 500 at create, or a run that always failed."""
+    body = {"name": f"a-{secrets.token_hex(4)}", "config": {"command": ["true"], **config}}
+    assert error(http.post("/v1/agents", json=body))["param"] == param
