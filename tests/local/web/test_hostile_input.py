@@ -314,6 +314,11 @@ def test_cursor_integers_past_64_bits_are_400(http, path, number):
         assert e["param"] == "cursor"
 
 
+@pytest.mark.parametrize("limit", ["1_0", " 10", "١٠", "10" + "0" * 5000])
+def test_limit_is_plain_digits(http, limit):
+    assert error(http.get("/v1/runs", params={"limit": limit}))["param"] == "limit"
+
+
 @pytest.fixture(scope="module")
 def finished_run(local_server: Any) -> str:
     api = Api(local_server)
@@ -325,7 +330,7 @@ def finished_run(local_server: Any) -> str:
         api.close()
 
 
-@pytest.mark.parametrize("value", [BIG, str(10**30), "-1", "1.5", "1e3", "abc", "1_0", " 1",
+@pytest.mark.parametrize("value", [BIG, str(10**30), "9" * 5000, "0" * 30 + "1", "-1", "1.5", "1e3", "abc", "1_0", " 1",
                                    "٣"])
 def test_bad_last_event_id_is_400_not_a_cut_stream(http, finished_run, value):
     url = f"/v1/runs/{finished_run}/events"

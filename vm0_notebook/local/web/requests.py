@@ -111,10 +111,7 @@ def page_args(
     if raw is None or raw == "":
         limit = default
     else:
-        try:
-            limit = int(raw)
-        except ValueError:
-            limit = 0
+        limit = sequence_number(raw) or 0
         if not 1 <= limit <= 100:
             raise invalid("'limit' must be an integer between 1 and 100", "limit")
     cursor = request.query_params.get("cursor")
@@ -142,6 +139,7 @@ def _cursor_part(value: Any) -> bool:
 
 def sequence_number(value: str) -> int | None:
     """A non-negative decimal integer (ASCII digits only) SQLite can hold, else None."""
-    if not (value.isascii() and value.isdigit()) or int(value) > INT64_MAX:
+    # 19 digits hold every int64; longer text is refused before int() (which refuses 4300+).
+    if not (value.isascii() and value.isdigit()) or len(value) > 19 or int(value) > INT64_MAX:
         return None
     return int(value)
