@@ -330,8 +330,8 @@ def finished_run(local_server: Any) -> str:
         api.close()
 
 
-@pytest.mark.parametrize("value", [BIG, str(10**30), "9" * 5000, "0" * 30 + "1", "-1", "1.5", "1e3", "abc", "1_0", " 1",
-                                   "٣"])
+@pytest.mark.parametrize("value", [BIG, str(10**30), "9" * 5000, "0" * 30 + "1", "-1", "1.5",
+                                   "1e3", "abc", "1_0", " 1", "٣"])
 def test_bad_last_event_id_is_400_not_a_cut_stream(http, finished_run, value):
     url = f"/v1/runs/{finished_run}/events"
     tries: list[dict[str, Any]] = [{"params": {"last_event_id": value}},
