@@ -54,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--sandbox", choices=("bubblewrap", "process"),
                        help="force a sandbox kind (default: bubblewrap where it works)")
     serve.add_argument("--heartbeat", type=float, default=None, help=argparse.SUPPRESS)
+    serve.add_argument("--header-timeout", type=float, default=None, help=argparse.SUPPRESS)
+    serve.add_argument("--max-connections", type=int, default=None, help=argparse.SUPPRESS)
     for name, text in (("status", "is the server running, and where"),
                        ("stop", "stop the background server")):
         commands.add_parser(name, help=text)
@@ -125,6 +127,7 @@ async def _serve(
     sock: socket.socket, url: str, token: str, data_dir: Path, args: argparse.Namespace
 ) -> None:
     from vm0_notebook.local.web.app import create_app
+    from vm0_notebook.local.web.serving import HEADER_TIMEOUT_S, MAX_CONNECTIONS
     from vm0_notebook.local.web.state import DEFAULT_HEARTBEAT_S
 
     app = create_app(
@@ -132,7 +135,8 @@ async def _serve(
         heartbeat_s=args.heartbeat or DEFAULT_HEARTBEAT_S,
         allowed_hosts=allowed_hosts(args.host, args.allow_host),
     )
-    server = uvicorn_server(app)
+    server = uvicorn_server(app, header_timeout_s=args.header_timeout or HEADER_TIMEOUT_S,
+                            max_connections=args.max_connections or MAX_CONNECTIONS)
     # uvicorn re-raises the signal that stopped it once it is done; these make that a no-op,
     # so the clean-up (server.json, the lock) still runs and the exit status is 0.
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -69,8 +69,12 @@ def create_app(
     allowed_hosts: Iterable[str] = (),
 ) -> Starlette:
     """The app over the data folder ``data_dir``; every route but ``/health`` and the signed
-    storage URLs needs ``Authorization: Bearer <token>``. ``allowed_hosts`` are the names it
-    answers to beyond loopback (``--host``, ``--allow-host``), as ``LocalServer.allowed_hosts``."""
+    storage URLs needs ``Authorization: Bearer <token>``.
+
+    Requests must name a loopback host (``localhost``, ``127.0.0.1``, ``[::1]``) or one of
+    ``allowed_hosts`` (``--host``, ``--allow-host``; kept as ``LocalServer.allowed_hosts``) in
+    their Host header (against DNS rebinding); others get a 403.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(data_dir / "vm0.db", [AGENTS_SCHEMA, RUNS_SCHEMA, RECORDS_SCHEMA,
                                         STORAGE_SCHEMA])
@@ -113,7 +117,9 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestIdAndAuth, token=token), Middleware(CanonicalQuery)],
+        middleware=[Middleware(RequestIdAndAuth, token=token,
+                               allowed_hosts=server.allowed_hosts),
+                    Middleware(CanonicalQuery)],
         exception_handlers={
             ApiError: error_response,
             HTTPException: _http_error,
