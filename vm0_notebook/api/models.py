@@ -67,6 +67,8 @@ class Agent(ApiModel):
     description: str | None = None
     config: dict[str, Any] | None = None
     current_version: AgentVersion | None = None
+    #: Whether the server found the agent's executable, where it says (None: not reported).
+    executable_found: bool | None = None
 
     @classmethod
     def _convert(cls, src: dict[str, Any]) -> dict[str, Any]:
@@ -363,6 +365,8 @@ class RunDetail(ApiModel):
     artifact_version: str | None = None
     volumes: dict[str, str] = field(default_factory=dict)
     agent_version: str | None = None
+    #: How the local server isolated it (``bubblewrap``, ``process``), where the detail says.
+    sandbox: str | None = None
     # the final text, where the server's detail carries it (the local server's does)
     output: str | None = field(default=None, repr=False, compare=False)
     _aliases: ClassVar[dict[str, tuple[str, ...]]] = {

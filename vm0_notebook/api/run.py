@@ -19,6 +19,7 @@ from ..contract import FINAL_STATUSES, SUCCESS_STATUS
 from ._ops import Drain, Op, Request, Sleep, endpoint
 from .errors import InvalidRequestError, RunFailedError, WaitTimeoutError
 from .models import Event, RunDetail
+from .usage import usage_from_result
 
 if TYPE_CHECKING:  # pragma: no cover
     from datetime import datetime
@@ -63,6 +64,7 @@ class Run:
         artifact_version: str | None
         volumes: dict[str, str]
         agent_version: str | None
+        sandbox: str | None
 
     __hash__ = None  # type: ignore[assignment]  # mutable, compared by its detail
 
@@ -72,7 +74,10 @@ class Run:
         #: The run's final text: the ``result`` event's text, else the ``complete`` output.
         #: Known from the detail, or once ``wait()``, ``stream()`` or ``fetch_output()`` saw it.
         self.output: str | None = detail.output
-        #: Token counts of the ``result`` event (``input_tokens``, ``output_tokens``), if seen.
+        #: What the agent's ``result`` event reported, once seen (None until then): a dict of
+        #: ``duration_ms``, ``num_turns``, ``input_tokens``, ``output_tokens``,
+        #: ``cache_read_input_tokens``, ``cache_creation_input_tokens``, ``total_cost_usd`` and
+        #: ``models`` (per model); see :func:`vm0_notebook.api.usage.usage_from_result`.
         self.usage: dict[str, Any] | None = None
 
     @classmethod
@@ -131,8 +136,7 @@ class Run:
             text = payload.get("result")
             if isinstance(text, str):
                 self.output = text
-            if isinstance(payload.get("usage"), dict):
-                self.usage = payload["usage"]
+            self.usage = usage_from_result(payload)
         elif event.event == "status" and event.status:
             self._change(status=event.status)
         elif event.event == "complete":

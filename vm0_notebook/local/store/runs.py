@@ -87,7 +87,7 @@ def run_json(row: sqlite3.Row) -> dict[str, Any]:
         "checkpoint_id": row["checkpoint_id"], "session_id": row["session_id"],
         "artifact_name": row["artifact_name"], "artifact_version": row["artifact_version"],
         "volumes": json.loads(row["volumes"]), "agent_version_id": row["agent_version_id"],
-        "output": row["output"],
+        "output": row["output"], "sandbox": row["sandbox"],
     }
 
 
