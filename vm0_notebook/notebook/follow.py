@@ -120,8 +120,8 @@ def watch(
     On Ctrl-C or timeout the run is cancelled (``on_interrupt="cancel"``, then the stream is
     followed to its end) or left running (``"detach"``). The view's summary is not drawn here.
     """
-    # the closing line's duration from the run's start, as the header counts it
-    render = RunRenderer(started_at=run.started_at)
+    # the closing line's duration from the run's start, as the header and the card count it
+    render = RunRenderer(started_at=lambda: _started_at(run))
     reader = _Reader(run.stream(), view, render)
     view.refresh(force=True)
     reader.start()
@@ -146,6 +146,14 @@ def watch(
     except KeyboardInterrupt:  # a second Ctrl-C: stop waiting, the cancel was sent
         reader.stop.set()
     return Outcome("cancelled", reason=reason)
+
+
+def _started_at(run: Any) -> Any:
+    """When the server started ``run`` (asked once if the handle does not know it yet)."""
+    if run.started_at is None:
+        with contextlib.suppress(Exception):  # the closing line can do with the agent's figure
+            run.refresh()
+    return run.started_at
 
 
 def _cancel(run: Any) -> None:

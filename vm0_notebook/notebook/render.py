@@ -257,17 +257,21 @@ class RunRenderer:
 
     A result whose call is not the line just drawn comes with its call named again (``← Bash:
     ...``). The closing line's duration is the run's time when its result arrived, as the
-    header counts it: from ``started_at`` to the result's server timestamp (a replay), else
-    from the ``running`` status event to the result (live), else the agent's own
-    ``duration_ms``. When the agent's result event already reported an error, the server's
-    ``error`` event with the same message adds nothing, so it is left out.
+    header and the card count it: from ``started_at`` (a datetime, or a function asked when the
+    result arrives) to the result's server timestamp, else from the ``running`` status event to
+    the result, else the agent's own ``duration_ms``. When the agent's result event already
+    reported an error, the server's ``error`` event with the same message adds nothing, so it
+    is left out.
 
         render = RunRenderer(started_at=run.started_at)
         lines = [line for event in run.stream() for line in render(event)]
     """
 
     def __init__(
-        self, *, started_at: datetime | None = None, clock: Callable[[], float] = time.monotonic
+        self,
+        *,
+        started_at: datetime | Callable[[], datetime | None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._reported: str | None = None
         self._calls = _Calls()
@@ -308,9 +312,10 @@ class RunRenderer:
             return render_event(payload)
 
     def _seconds(self, event: Any) -> float | None:
-        if self._started_at is not None:
-            stamp = getattr(event, "timestamp", None)
-            return max(0.0, (stamp - self._started_at).total_seconds()) if stamp else None
+        started = self._started_at() if callable(self._started_at) else self._started_at
+        stamp = getattr(event, "timestamp", None) if started is not None else None
+        if started is not None and stamp is not None:
+            return max(0.0, (stamp - started).total_seconds())
         if self._running_since is not None:
             return self._clock() - self._running_since
         return None
