@@ -197,7 +197,9 @@ def run_html(run: Any, sandbox: str | None = None) -> str:
             f'<td style="{value_style}"{title}>{esc(short)}</td></tr>'
         )
     return (
-        f'<div class="vm0-run" style="border:1px solid rgba(128,128,128,.35);'
+        # "$0.0198" next to another "$" would be typeset as maths: MathJax skips these classes
+        '<div class="vm0-run tex2jax_ignore mathjax_ignore" '
+        'style="border:1px solid rgba(128,128,128,.35);'
         f"border-left:4px solid {color};border-radius:4px;padding:6px 10px;margin:2px 0;"
         f'max-width:60em;font-size:13px">'
         f'<div style="margin-bottom:4px"><span style="background:{color};color:#fff;'
