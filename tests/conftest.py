@@ -45,11 +45,14 @@ class ServerInfo:
                 self.process.wait(timeout=5)
 
 
-def spawn_server(data_dir: Path, *extra: str, token: str | None = None) -> ServerInfo:
-    """Start ``python -m vm0_notebook.local serve`` and wait for its URL line."""
+def spawn_server(
+    data_dir: Path, *extra: str, token: str | None = None, env: dict[str, str] | None = None
+) -> ServerInfo:
+    """Start ``python -m vm0_notebook.local serve`` and wait for its URL line (``env``: extra
+    variables for the server's own environment, such as a PATH holding ``claude``)."""
     token = token or "vm0_test_" + secrets.token_hex(16)
     data_dir.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VM0_")}
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("VM0_")}, **(env or {})}
     env["VM0_LOCAL_DIR"] = str(data_dir)
     proc = subprocess.Popen(
         [sys.executable, "-m", "vm0_notebook.local", "serve", "--port", "0",

@@ -124,11 +124,7 @@ class Proxy:
         try:
             if response.headers.get("content-type", "").startswith("text/event-stream"):
                 await self.start_response(send, response.status_code, response.headers)
-                async for line in response.aiter_lines():
-                    out = await self.sse_line(request, line)
-                    if out is not None:
-                        await send({"type": "http.response.body", "body": (out + "\n").encode(),
-                                    "more_body": True})
+                await self.stream_sse(request, response, send)
                 await send({"type": "http.response.body", "body": b""})
                 return
             body = await response.aread()
@@ -136,6 +132,14 @@ class Proxy:
             await response.aclose()
         await self.respond(send, response.status_code, response.headers,
                            self.rewrite_body(request, response, body))
+
+    async def stream_sse(self, request: Incoming, response: httpx.Response, send: Send) -> None:
+        """Pass an event stream's body on, line by line through :meth:`sse_line`."""
+        async for line in response.aiter_lines():
+            out = await self.sse_line(request, line)
+            if out is not None:
+                await send({"type": "http.response.body", "body": (out + "\n").encode(),
+                            "more_body": True})
 
     async def sse_line(self, request: Incoming, line: str) -> str | None:
         """One line of an event stream on its way to the client (None drops it)."""
@@ -273,17 +277,21 @@ class FaultProxy(Proxy):
     ``cut_rate``: chance per line of an event stream (a frame is about four lines) that the
     stream is cut there, mid-frame included; ``cut_at`` lists the last event id sent before
     each cut. ``stall_after``: stop sending (without closing) after this many frames on the
-    first connection of each stream.
+    first connection of each stream. ``cut_bytes=(low, high)``: cut every event stream after
+    a number of bytes drawn between the two (wherever that falls); ``sse_bytes`` counts the
+    bytes of event streams passed on.
     """
 
     def __init__(self, target: str, *, seed: int = 7, error_rate: float = 0.0,
                  lose_rate: float = 0.0, cut_rate: float = 0.0,
                  stall_after: int | None = None, broken: dict[str, tuple[int, str, bytes]]
-                 | None = None) -> None:
+                 | None = None, cut_bytes: tuple[int, int] | None = None) -> None:
         super().__init__(target)
         self.rng = random.Random(seed)
         self.error_rate, self.lose_rate, self.cut_rate = error_rate, lose_rate, cut_rate
         self.stall_after = stall_after
+        self.cut_bytes = cut_bytes
+        self.sse_bytes = 0
         self.broken = broken or {}  # path regex -> (status, content type, body) answered as is
         self.faults: dict[str, int] = {}
         self.cut_at: list[int] = []
@@ -321,6 +329,20 @@ class FaultProxy(Proxy):
     async def forward(self, request: Incoming, send: Send) -> None:
         request.headers["x-frames"] = "0"
         await super().forward(request, send)
+
+    async def stream_sse(self, request: Incoming, response: httpx.Response, send: Send) -> None:
+        if self.cut_bytes is None:
+            await super().stream_sse(request, response, send)
+            return
+        budget = self.rng.randint(*self.cut_bytes)
+        async for chunk in response.aiter_raw():
+            part = chunk[:budget]
+            budget -= len(part)
+            self.sse_bytes += len(part)
+            await send({"type": "http.response.body", "body": part, "more_body": True})
+            if budget <= 0:
+                self._fault("cut bytes")
+                raise Cut("cut after the drawn number of bytes")
 
     async def sse_line(self, request: Incoming, line: str) -> str | None:
         if line.startswith("id:"):

@@ -103,13 +103,19 @@ class Notebook:
 def text_of(cell: NotebookNode) -> str:
     """Everything a text-only reader sees in a cell's outputs."""
     parts = []
+    previous = None
     for output in cell.outputs:
         if output.output_type == "stream":
-            parts.append(output.text)
+            # one print may reach the kernel as two messages (its text, then its newline)
+            if previous is not None and previous.output_type == "stream":
+                parts[-1] += output.text
+            else:
+                parts.append(output.text)
         elif output.output_type == "error":
             parts.append("\n".join(output.traceback))
         else:
             parts.append(output.get("data", {}).get("text/plain", ""))
+        previous = output
     return "\n".join(parts)
 
 

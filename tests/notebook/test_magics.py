@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.not_vm0 import not_vm0_server
 from tests.notebook.notebook_kernel import SECRET_NAME, Notebook, html_of, text_of
 from vm0_notebook.local import daemon
 
@@ -166,6 +167,7 @@ def test_listings_are_dataframes(notebook: Notebook, client) -> None:
 
 def test_volume_in_artifact_out_push_and_mount(notebook: Notebook, tmp_path) -> None:
     (tmp_path / "hello.txt").write_text("hello from a volume\n")
+    notebook.run("%vm0 volumes")  # connected (and said so) before the output checked below
     cell = notebook.run(f"%vm0 push {tmp_path} nb-data -m first")
     # one line, and no cell value to repeat it
     assert re.fullmatch(r"nb-data@[0-9a-f]{12} · 1 file · 20 B · new volume\n", text_of(cell))
@@ -224,8 +226,29 @@ def test_config_says_where_it_is_connected_once(notebook: Notebook) -> None:
     text = text_of(notebook.run("%unload_ext vm0_notebook\n%load_ext vm0_notebook\n%vm0 config"))
     assert text.count("connected to") == 1
     assert "connected to: the local server at http://127.0.0.1:" in text
+    assert re.search(r"server: speaks the VM0 API v1 \(version \S+, sandbox \w+\)", text)
     assert "%config VM0Magics.tail_lines = 100" in text
     assert "connected" not in text_of(notebook.run("%vm0 agents"))
+
+
+def test_config_and_commands_say_when_the_server_does_not_speak_the_api(
+    notebook: Notebook,
+) -> None:
+    with not_vm0_server("html") as server:
+        notebook.run(f"import os\n_saved_url = os.environ['VM0_API_URL']\n"
+                     f"os.environ['VM0_API_URL'] = {server.url!r}")
+        try:
+            text = text_of(notebook.run(
+                "%unload_ext vm0_notebook\n%load_ext vm0_notebook\n%vm0 config"))
+            assert (f"server: The server at {server.url} does not serve the VM0 API v1 at /v1 "
+                    "(tried GET /v1/agents, got an HTML page)") in text
+            _, error = notebook.fails("%vm0 agents")
+            assert error.startswith(f"MagicError: The server at {server.url} does not serve")
+            assert "\n" not in error.strip()
+        finally:
+            notebook.run("os.environ['VM0_API_URL'] = _saved_url\n"
+                         "%unload_ext vm0_notebook\n%load_ext vm0_notebook")
+    assert notebook.token not in notebook.saved()
 
 
 @pytest.mark.slow

@@ -263,6 +263,16 @@ def test_selecting_a_run_shows_its_card_output_and_frames(client: Any) -> None:
     browser.close()
 
 
+def test_browser_shows_a_chatty_runs_whole_output(client: Any) -> None:
+    """The run detail carries only the last 16 KB; the browser shows every line."""
+    (run,) = _finished_runs(client, "python", ["for i in range(3000): print(f'n{i:05d}')"])
+    browser = RunsBrowser(client)
+    browser.table.value = run.id
+    shown = browser.run_output.value
+    assert "n00000\nn00001" in shown and "n02999" in shown and "the first" not in shown
+    browser.close()
+
+
 def test_browser_cancels_a_running_run(client: Any) -> None:
     run = client.runs.create(agent="python", prompt="import time\ntime.sleep(120)")
     _until(lambda: run.refresh().status == "running", "the run started")

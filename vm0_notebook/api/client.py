@@ -64,7 +64,9 @@ class Client(BaseClient):
     Args:
         api_key: the bearer token (default ``VM0_API_KEY``); never shown in full anywhere.
         api_url: the server root (default ``VM0_API_URL``, else ``https://api.vm0.ai`` when a
-            key is set, else the embedded local server, started on first use).
+            key is set, else the embedded local server, started on first use). A server that
+            does not speak the VM0 API v1 there (the VM0 cloud today) raises
+            :class:`~vm0_notebook.api.errors.APINotServedError` on the first request.
         timeout: seconds per request.
         max_attempts: tries per request where a retry is safe (3).
         retry_backoff: first backoff in seconds, doubled per retry, with jitter.

@@ -13,7 +13,10 @@
     │   ├── RateLimitError          429 rate_limit_error (``retry_after`` in seconds, if sent)
     │   └── InternalServerError     5xx api_error
     ├── InvalidResponseError        a success status with a body that is not the contract
-    │                                   (a download that is not the version it names, too)
+    │   │                               (a download that is not the version it names, too)
+    │   └── APINotServedError       the server does not speak the VM0 API v1 at /v1 at all (an
+    │                                   HTML page, a 404 without the VM0 error envelope); not a
+    │                                   NotFoundError: nothing is missing, the API is
     ├── FolderNotEmptyError         ``mount(to=DIR)`` found files it did not put there (also a
     │                                   FileExistsError; ``filename`` is the folder)
     ├── RunFailedError              a run ended failed, timeout or cancelled (``run`` attached)
@@ -35,12 +38,15 @@ Status errors carry ``status``, ``type``, ``code``, ``message``, ``param`` and `
 
 from __future__ import annotations
 
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..contract import ERROR_STATUS
 
 __all__ = [
     "APIConnectionError",
+    "APINotServedError",
     "APIStatusError",
     "APITimeoutError",
     "AuthenticationError",
@@ -190,6 +196,54 @@ class InvalidResponseError(VM0Error):
         where = [f"HTTP {self.status}"] if self.status else []
         where += [f"request {self.request_id}"] if self.request_id else []
         return self.message + (f" ({', '.join(where)})" if where else "")
+
+
+class APINotServedError(InvalidResponseError):
+    """The server at ``api_url`` does not serve the VM0 API v1 at ``/v1``: it answered a web
+    page, or a 404 without the VM0 error envelope. A wrong ``VM0_API_URL``, or the VM0 cloud,
+    which retired its public v1 API in March 2026. ``tried`` is the request, as ``GET /v1/agents``.
+
+    It is not a :class:`NotFoundError`: code that reads a 404 as "missing, so create it" must
+    not try to create anything on such a server.
+    """
+
+    def __init__(
+        self, api_url: str, tried: str, got: str, *, status: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(not_served_message(api_url, tried, got), status=status,
+                         request_id=request_id)
+        self.api_url = api_url
+        self.tried = tried
+
+
+_USERINFO = re.compile(r"(?<=//)[^/@\s]+@")
+
+
+def hide_userinfo(text: str) -> str:
+    """``text`` with the ``user:password@`` of any URL in it replaced by ``***@``."""
+    return _USERINFO.sub("***@", text)
+
+
+def is_vm0_cloud(api_url: str) -> bool:
+    """Whether ``api_url`` is on the VM0 cloud (``api.vm0.ai`` and the rest of ``vm0.ai``)."""
+    host = (urlsplit(api_url).hostname or "").lower()
+    return host == "vm0.ai" or host.endswith(".vm0.ai")
+
+
+def not_served_message(api_url: str, tried: str, got: str) -> str:
+    """The one-line message of :class:`APINotServedError`: the server, what was tried and what
+    came back, and what to do (for the VM0 cloud: that it retired the API, and where to go).
+
+        not_served_message("https://api.vm0.ai", "GET /v1/agents", "a 404 without a VM0 error")
+    """
+    url = hide_userinfo(api_url)
+    text = f"The server at {url} does not serve the VM0 API v1 at /v1 (tried {tried}, got {got})"
+    if is_vm0_cloud(api_url):
+        return (f"{text}: the VM0 cloud retired that API in March 2026 (vm0-ai/vm0 #3393). Point "
+                "VM0_API_URL at a server that speaks it, such as a shared vm0-local, with its "
+                "token in VM0_API_KEY; or unset both for the embedded local server")
+    return f"{text}; point VM0_API_URL at a server that speaks it, such as a vm0-local"
 
 
 class FolderNotEmptyError(VM0Error, FileExistsError):

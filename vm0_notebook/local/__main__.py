@@ -1,12 +1,17 @@
 """``vm0-local`` / ``python -m vm0_notebook.local``: serve, status, stop.
 
-    vm0-local serve [--host 127.0.0.1] [--port 0] [--data-dir DIR] [--token TOKEN]
+    vm0-local serve [--host 127.0.0.1] [--port 0] [--data-dir DIR]
+                    [--token TOKEN | --token-file FILE] [--allow-host NAME]...
                     [--max-concurrent-runs N]
     vm0-local status [--data-dir DIR]
     vm0-local stop [--data-dir DIR]
 
 ``serve`` binds the socket itself (so ``--port 0`` picks a free port), prints one line with the
 URL once it accepts requests, and records url, token and pid in ``<data dir>/server.json``.
+
+A ``--host`` other than loopback (a shared server for a class) needs a token chosen by whoever
+runs it (``--token-file``, or ``--token``), says on stderr what it exposes, and answers to the
+names in ``--allow-host`` as well as its own (a TLS reverse proxy's public name, say).
 """
 
 from __future__ import annotations
@@ -16,7 +21,6 @@ import asyncio
 import contextlib
 import fcntl
 import os
-import secrets
 import signal
 import sys
 from pathlib import Path
@@ -24,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from vm0_notebook.local import daemon
 from vm0_notebook.local.runtime.sandbox import bwrap_problem
+from vm0_notebook.local.sharing import allowed_hosts, exposure, is_loopback, serve_token
 from vm0_notebook.local.web.serving import listen, uvicorn_server
 
 if TYPE_CHECKING:
@@ -37,7 +42,13 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the server in the foreground")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
-    serve.add_argument("--token", help="bearer token (default: a new random one)")
+    serve.add_argument("--token", help="bearer token (default: a new random one); visible "
+                       "to other users in the process list, prefer --token-file")
+    serve.add_argument("--token-file", type=Path, metavar="FILE",
+                       help="read the bearer token from FILE (its first line)")
+    serve.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                       help="a host name clients reach the server by, e.g. a reverse proxy's "
+                       "(repeatable)")
     serve.add_argument("--max-concurrent-runs", type=int, metavar="N",
                        help="agent processes at once (default: twice the CPU count)")
     serve.add_argument("--sandbox", choices=("bubblewrap", "process"),
@@ -76,6 +87,13 @@ def serve(args: argparse.Namespace, data_dir: Path) -> int:
     if args.max_concurrent_runs is not None and args.max_concurrent_runs < 1:
         print("vm0-local: --max-concurrent-runs must be at least 1", file=sys.stderr)
         return 2
+    try:
+        token, warnings = serve_token(args)
+    except ValueError as exc:
+        print(f"vm0-local: {exc}", file=sys.stderr)
+        return 2
+    for warning in warnings:
+        print(f"vm0-local: {warning}", file=sys.stderr)
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # it holds the users' files
     # One server per data folder: two would both write the database and each would fail the
     # other's runs as interrupted. The lock lives as long as this process.
@@ -88,7 +106,6 @@ def serve(args: argparse.Namespace, data_dir: Path) -> int:
     # Who holds it, for the message of a caller that waits for it in vain (daemon.py).
     os.ftruncate(lock, 0)
     os.write(lock, f"{os.getpid()}\n".encode())
-    token = args.token or "vm0_local_" + secrets.token_hex(16)
     try:
         sock = listen(args.host, args.port)
     except OSError as exc:
@@ -113,6 +130,7 @@ async def _serve(
     app = create_app(
         data_dir, token, max_concurrent=args.max_concurrent_runs, sandbox=args.sandbox,
         heartbeat_s=args.heartbeat or DEFAULT_HEARTBEAT_S,
+        allowed_hosts=allowed_hosts(args.host, args.allow_host),
     )
     server = uvicorn_server(app)
     # uvicorn re-raises the signal that stopped it once it is done; these make that a no-op,
@@ -126,6 +144,8 @@ async def _serve(
         daemon.write_state(data_dir, url, token, os.getpid())
         sandbox = app.state.local.sandbox
         print(f"vm0-local: serving {url} (sandbox: {sandbox}, data: {data_dir})", flush=True)
+        if not is_loopback(args.host):
+            print(exposure(url, data_dir), file=sys.stderr, flush=True)
         if sandbox != "bubblewrap" and (problem := bwrap_problem()):
             print(f"vm0-local: agents run as plain processes: {problem}", file=sys.stderr)
     with contextlib.suppress(asyncio.CancelledError):

@@ -91,15 +91,17 @@ class VM0Magics(Magics, Configurable):
             self._client = client
         return self._client
 
-    def _check_sandbox(self) -> None:
-        """Say once per kernel (and server) when its agents run unsandboxed."""
+    def _check_sandbox(self, info: Any = None) -> None:
+        """Say once per kernel (and server) when its agents run unsandboxed; ``info``: what
+        ``client.server.info()`` already said, else it is asked."""
         if self._sandbox_checked:
             return
-        from .server import health, sandbox_note
+        from .server import sandbox_note
 
-        info = health(self._connect(announce=True))
+        if info is None:
+            info = self._connect(announce=True).server.info()
         self._sandbox_checked = True
-        self.server_sandbox = (info or {}).get("sandbox")
+        self.server_sandbox = info.sandbox
         note = sandbox_note(info)
         if note:
             print(self.masker.mask(note))
@@ -475,7 +477,10 @@ class VM0Magics(Magics, Configurable):
         """Where this kernel is connected, and the display options."""
         client = self._connect(announce=False)  # said here, not twice
         print(f"connected to: {describe_connection(client)}")
-        self._check_sandbox()
+        # what the server says about itself, or that it does not speak the API at all
+        info = client.server.info()
+        print(f"server: {self.masker.mask(str(info))}")
+        self._check_sandbox(info)
         print(f"API key: {client.masked_key}")
         print(f"secrets masked in output: {len(self.masker)} value(s)")
         for name in ("tail_lines", "max_updates_per_second"):

@@ -1,7 +1,7 @@
 """What the notebook learns of the server it talks to: is it this machine's, how does it isolate.
 
-    if is_local(client): ...             # the embedded server, or one on a loopback address
-    note = sandbox_note(health(client))  # "agents run unsandboxed ..." or None
+    if is_local(client): ...                        # the embedded server, or a loopback one
+    note = sandbox_note(client.server.info())       # "agents run unsandboxed ..." or None
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from ..cards import UNSANDBOXED, unsandboxed
 
-__all__ = ["health", "is_local", "sandbox_note"]
+__all__ = ["is_local", "sandbox_note"]
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -24,30 +24,18 @@ def is_local(client: Any) -> bool:
     return urlsplit(client.api_url).hostname in _LOOPBACK
 
 
-def health(client: Any) -> dict[str, Any] | None:
-    """The server's ``GET /health`` answer, or None where it has none (the platform)."""
-    from ..api._ops import Request
-    from ..api.errors import VM0Error
-
-    try:
-        answer = client.drive_one(Request("GET", url="/health"))
-    except VM0Error:
-        return None
-    return answer if isinstance(answer, dict) else None
-
-
-def sandbox_note(info: dict[str, Any] | None) -> str | None:
-    """The line to say once per kernel when agents do not run in a sandbox, else None."""
-    if not info:
-        return None
-    sandbox = info.get("sandbox")
+def sandbox_note(info: Any) -> str | None:
+    """The line to say once per kernel when agents do not run in a sandbox, else None;
+    ``info`` is what ``client.server.info()`` found."""
+    sandbox = getattr(info, "sandbox", None)
     if unsandboxed(sandbox):
         return (
             f"vm0: {UNSANDBOXED} on this server (sandbox: {sandbox}): an agent can read and "
-            "change what the server's user can. Install bubblewrap for a sandbox."
+            "change what the server's user can (for a sandbox: bubblewrap installed, "
+            "VM0_LOCAL_SANDBOX not set to process)"
         )
     if sandbox == "unavailable":
-        problem = str(info.get("sandbox_problem") or "no sandbox can run here").strip()
+        problem = getattr(info, "sandbox_problem", None) or "no sandbox can run here"
         return (
             f"vm0: no sandbox on this server, so runs fail: {problem} "
             "(VM0_LOCAL_SANDBOX=process on the server lets agents run unsandboxed)"

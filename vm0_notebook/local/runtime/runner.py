@@ -241,9 +241,9 @@ class _Job:
         finally:
             transport.close()
 
-        if status == "completed" and exit_code != 0:
+        if status == "completed" and (exit_code != 0 or output.result_error is not None):
             status = "failed"
-            error = output.stderr_error() or f"Agent {_exit_text(exit_code)}"
+            error = output.result_error or output.stderr_error() or f"Agent {_exit_text(exit_code)}"
         self._log("info" if exit_code == 0 else "error", f"Agent {_exit_text(exit_code)}")
         if not output.saw_result:
             self._emit(output.result_event(

@@ -146,6 +146,9 @@ def bwrap_argv(spec: RunSpec, bwrap: str = "bwrap") -> list[str]:
     args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     for path in _python_paths():
         args += ["--ro-bind", path, path]
+    for bind in spec.binds:
+        path = os.path.realpath(bind)
+        args += ["--ro-bind", path, path]
     args += ["--bind", workdir, workdir]
     for folder in spec.readonly:
         path = str(Path(folder).resolve())

@@ -16,7 +16,7 @@ import sqlite3
 import time
 from typing import Any
 
-from vm0_notebook.contract import ACTIVE_STATUSES, now_iso, parse_iso
+from vm0_notebook.contract import ACTIVE_STATUSES, OUTPUT_TRUNCATED, now_iso, parse_iso
 from vm0_notebook.local.errors import invalid, not_found
 from vm0_notebook.local.store.db import Database, Where
 
@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS runs (
     completed_at TEXT,
     error TEXT,
     output TEXT,
+    output_truncated INTEGER NOT NULL DEFAULT 0,
     exit_code INTEGER,
     sandbox TEXT,
     session_id TEXT NOT NULL,
@@ -87,7 +88,8 @@ def run_json(row: sqlite3.Row) -> dict[str, Any]:
         "checkpoint_id": row["checkpoint_id"], "session_id": row["session_id"],
         "artifact_name": row["artifact_name"], "artifact_version": row["artifact_version"],
         "volumes": json.loads(row["volumes"]), "agent_version_id": row["agent_version_id"],
-        "output": row["output"], "sandbox": row["sandbox"],
+        "output": row["output"], OUTPUT_TRUNCATED: bool(row["output_truncated"]),
+        "sandbox": row["sandbox"],
     }
 
 
@@ -103,6 +105,11 @@ class RunStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        columns = {row["name"] for row in db.all("PRAGMA table_info(runs)")}
+        if "output_truncated" not in columns:  # a data folder from before the column
+            with db.tx() as c:
+                c.execute("ALTER TABLE runs ADD COLUMN output_truncated INTEGER NOT NULL"
+                          " DEFAULT 0")
 
     def list(
         self, *, status: str | None, agent_id: str | None, since: str | None,
@@ -216,16 +223,19 @@ class RunStore:
     def mark_finished(
         self, run_id: str, status: str, error: str | None, output: str | None,
         exit_code: int | None, checkpoint_id: str | None, artifact_version: str | None,
+        *, output_truncated: bool = False,
     ) -> None:
-        """Record the final status and results if the run is still active: the first end wins."""
+        """Record the final status and results if the run is still active: the first end wins.
+
+        ``output`` is the final answer; ``output_truncated`` when it is only its tail."""
         with self.db.tx() as c:
             c.execute(
-                "UPDATE runs SET status = ?, error = ?, output = ?, exit_code = ?,"
-                " checkpoint_id = COALESCE(?, checkpoint_id),"
+                "UPDATE runs SET status = ?, error = ?, output = ?, output_truncated = ?,"
+                " exit_code = ?, checkpoint_id = COALESCE(?, checkpoint_id),"
                 " artifact_version = COALESCE(?, artifact_version), completed_at = ?"
                 " WHERE id = ? AND status IN (?, ?)",
-                (status, error, output, exit_code, checkpoint_id, artifact_version, now_iso(),
-                 run_id, *ACTIVE_STATUSES),
+                (status, error, output, int(output_truncated), exit_code, checkpoint_id,
+                 artifact_version, now_iso(), run_id, *ACTIVE_STATUSES),
             )
 
     def add_checkpoint(self, run: sqlite3.Row, checkpoint_id: str, tree_id: str) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ from vm0_notebook.local.store.signing import Signer
 from vm0_notebook.local.store.storages import SCHEMA as STORAGE_SCHEMA
 from vm0_notebook.local.store.storages import Storage
 from vm0_notebook.local.web.broker import Broker
-from vm0_notebook.local.web.middleware import RequestIdAndAuth
+from vm0_notebook.local.web.middleware import CanonicalQuery, RequestIdAndAuth
 from vm0_notebook.local.web.responses import error_response
 from vm0_notebook.local.web.routes import agents as agent_routes
 from vm0_notebook.local.web.routes import events as event_routes
@@ -66,9 +66,11 @@ def create_app(
     max_concurrent: int | None = None,
     sandbox: str | None = None,
     heartbeat_s: float = DEFAULT_HEARTBEAT_S,
+    allowed_hosts: Iterable[str] = (),
 ) -> Starlette:
     """The app over the data folder ``data_dir``; every route but ``/health`` and the signed
-    storage URLs needs ``Authorization: Bearer <token>``."""
+    storage URLs needs ``Authorization: Bearer <token>``. ``allowed_hosts`` are the names it
+    answers to beyond loopback (``--host``, ``--allow-host``), as ``LocalServer.allowed_hosts``."""
     data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(data_dir / "vm0.db", [AGENTS_SCHEMA, RUNS_SCHEMA, RECORDS_SCHEMA,
                                         STORAGE_SCHEMA])
@@ -79,7 +81,7 @@ def create_app(
         records=records, broker=broker,
         host=Host(runs, records, storage, broker, agents, data_dir), signer=Signer(data_dir),
         max_concurrent=max_concurrent or default_max_concurrent(), sandbox_choice=sandbox,
-        heartbeat_s=heartbeat_s,
+        heartbeat_s=heartbeat_s, allowed_hosts=frozenset(h.lower() for h in allowed_hosts),
     )
 
     @contextlib.asynccontextmanager
@@ -111,7 +113,7 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestIdAndAuth, token=token)],
+        middleware=[Middleware(RequestIdAndAuth, token=token), Middleware(CanonicalQuery)],
         exception_handlers={
             ApiError: error_response,
             HTTPException: _http_error,

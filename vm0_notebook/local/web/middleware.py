@@ -1,4 +1,5 @@
-"""The ASGI middleware in front of every route: ``X-Request-Id`` on each response, the bearer token.
+"""The ASGI middleware in front of every route: ``X-Request-Id`` on each response, the bearer
+token, the platform's query names.
 
 An exception no handler turned into an answer becomes a generic 500 that says nothing of it.
 """
@@ -13,6 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vm0_notebook.local.errors import ApiError
 from vm0_notebook.local.store.ids import request_id
+from vm0_notebook.local.web.requests import canonical_query
 from vm0_notebook.local.web.responses import ok
 
 logger = logging.getLogger(__name__)
@@ -72,3 +74,21 @@ class RequestIdAndAuth:
             logger.exception("%s %s failed", scope.get("method"), path)
             error = ApiError("api_error", "internal_error", "Internal server error")
             await ok(error.body(), error.status)(scope, receive, send_with_id)
+
+
+class CanonicalQuery:
+    """Renames the platform's camelCase query names (``lastEventId``, ``versionId``,
+    ``agentId``) to the seeds' ones before any route reads them; both names with different
+    values: 400 (see :func:`~vm0_notebook.local.web.requests.canonical_names`)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("query_string"):
+            try:
+                scope = {**scope, "query_string": canonical_query(scope["query_string"])}
+            except ApiError as error:
+                await ok(error.body(), error.status)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -1,4 +1,5 @@
-"""Reading a request: its JSON body, typed fields, pagination and time parameters.
+"""Reading a request: its JSON body, typed fields, pagination and time parameters, and the
+platform's camelCase names for the seeds' snake_case ones.
 
 Each reader raises the contract's 400 (:mod:`vm0_notebook.local.errors`) naming the parameter.
 """
@@ -8,12 +9,56 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode
 
 from starlette.requests import Request
 
 from vm0_notebook.contract import iso, parse_iso
 from vm0_notebook.local.errors import invalid, missing
+
+V = TypeVar("V")
+
+# The platform's last public shape (camelCase, 2026-01-28) -> the seeds' names, which every
+# handler reads. Answers stay snake_case.
+BODY_NAMES = {
+    "agentId": "agent_id", "sessionId": "session_id", "checkpointId": "checkpoint_id",
+    "agentVersion": "agent_version", "artifactName": "artifact_name",
+    "artifactVersion": "artifact_version", "uploadSessionId": "upload_session_id",
+}
+QUERY_NAMES = {"agentId": "agent_id", "lastEventId": "last_event_id", "versionId": "version_id"}
+
+
+def canonical_names(
+    items: Iterable[tuple[str, V]], names: Mapping[str, str]
+) -> list[tuple[str, V]]:
+    """``items`` with each alias in ``names`` renamed to its canonical name; one parameter
+    given under both names with different values is a 400."""
+    items = list(items)
+    present = {key for key, _ in items}
+    renamed = []
+    for key, value in items:
+        canonical = names.get(key)
+        if canonical is None:
+            renamed.append((key, value))
+        elif canonical not in present:
+            renamed.append((canonical, value))
+        elif any(k == canonical and v != value for k, v in items):
+            raise invalid(f"'{key}' and '{canonical}' are the same parameter with different "
+                          "values: give one", canonical)
+        # else: the same value under both names, carried by the canonical one
+    return renamed
+
+
+def canonical_query(query_string: bytes) -> bytes:
+    """A raw query string with the platform's names (``lastEventId``...) made canonical."""
+    text = query_string.decode("latin-1")
+    pairs = parse_qsl(text, keep_blank_values=True)
+    if not any(key in QUERY_NAMES for key, _ in pairs):
+        return query_string  # untouched, byte for byte
+    return urlencode(canonical_names(pairs, QUERY_NAMES)).encode("latin-1")
+
 
 # Room for a 1 MiB prompt with plenty of variables; bulk data goes through storage uploads.
 MAX_JSON_BODY = 8 * 1024 * 1024
@@ -35,6 +80,7 @@ async def json_body(request: Request) -> dict[str, Any]:
         raise invalid("Request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise invalid("Request body must be a JSON object")
+    body = dict(canonical_names(body.items(), BODY_NAMES))
     try:  # "\ud800" is valid JSON but no valid text: SQLite and the agent could not take it
         json.dumps(body, ensure_ascii=False).encode()
     except UnicodeEncodeError:

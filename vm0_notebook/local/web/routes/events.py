@@ -37,11 +37,8 @@ BATCH = 512
 
 
 def _last_event_id(request: Request) -> int:
-    query = request.query_params
-    for name in ("last_event_id", "lastEventId"):
-        if (value := query.get(name)) not in (None, ""):
-            break
-    else:
+    name, value = "last_event_id", request.query_params.get("last_event_id")
+    if value in (None, ""):
         name, value = "Last-Event-ID", request.headers.get("last-event-id")
     if value in (None, ""):
         return 0
@@ -102,7 +99,7 @@ async def _frames(
             break
     run = server.runs.get(run_id)
     if run["status"] in FINAL_STATUSES:
-        frames = end_frames(run["status"], run["output"], run["error"])
+        frames = end_frames(run)
         if run["status"] != first:  # it ended during the replay
             frames.insert(0, status_frame(run_id, run["status"]))
         yield b"".join(f.encode() for f in frames)

@@ -68,7 +68,9 @@ async def create(request: Request, kind: str) -> Response:
     """``POST /v1/{kind}s``: a new, empty storage with the given name (201)."""
     body = await json_body(request)
     name = check_name(body.get("name"))
-    return ok(storage_json(local_server(request).storage.create(kind, name)), 201)
+    row = local_server(request).storage.create(kind, name)
+    # the detail, as GET answers it; the platform's create answers it too
+    return ok({**storage_json(row), "current_version": None}, 201)
 
 
 async def index(request: Request, kind: str) -> Response:
@@ -131,7 +133,7 @@ async def upload(request: Request, kind: str) -> Response:
     session = storage.open_upload(sid, message, expires, entries, held)
     base = str(request.base_url)
     wanted = [
-        {"path": p, "upload_url": server.signer.url(
+        {"path": p, "upload_id": f"{session}.{i}", "upload_url": server.signer.url(
             base, "PUT", f"/storage/uploads/{session}/{i}", expires=expires)[0]}
         for i, (p, _, _) in enumerate(entries) if held[i] is None
     ]
@@ -140,11 +142,12 @@ async def upload(request: Request, kind: str) -> Response:
 
 async def commit(request: Request, kind: str) -> Response:
     """Turn an upload session into a new version; a repeated commit answers the same one."""
-    storage = local_server(request).storage
+    server = local_server(request)
+    storage = server.storage
     sid = storage.find(kind, request.path_params["key"])["id"]
     body = await json_body(request)
     session = field(body, "upload_session_id", str, required=True)
-    vid = storage.commit_upload(sid, session, field(body, "message", str))
+    vid = storage.commit_upload(sid, session, field(body, "message", str), server.user)
     version = storage.version(vid)
     assert version is not None
     files = [{"path": f.path, "size": f.size} for f in storage.files(vid)]
@@ -155,7 +158,7 @@ async def download(request: Request, kind: str) -> Response:
     """Signed URLs of a version's files, or a redirect to its ``format=tar.gz`` archive."""
     server = local_server(request)
     query = request.query_params
-    ref = query.get("version_id") or query.get("versionId") or "latest"
+    ref = query.get("version_id") or "latest"
     _, vid = server.storage.resolve(kind, request.path_params["key"], ref, "version_id")
     base, fmt = str(request.base_url), query.get("format")
     if fmt in ("tar.gz", "tgz"):
