@@ -48,10 +48,15 @@ def _executable(agent: Any, local: bool) -> tuple[str | None, bool | None]:
 def agent_rows(client: Any) -> list[dict[str, Any]]:
     """One row per agent (by name): name, framework, executable, found, description,
     version, id. Each agent's config comes from its detail (lists do not carry it)."""
+    from ..api.errors import NotFoundError
+
     local = is_local(client)
     rows = []
     for listed in client.agents.list():
-        agent = client.agents.get(listed.id)
+        try:
+            agent = client.agents.get(listed.id)
+        except NotFoundError:  # deleted since the list was read
+            continue
         executable, found = _executable(agent, local)
         version = agent.current_version.version_number if agent.current_version else None
         rows.append({
