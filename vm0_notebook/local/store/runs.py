@@ -90,6 +90,7 @@ def run_json(row: sqlite3.Row) -> dict[str, Any]:
         "artifact_name": row["artifact_name"], "artifact_version": row["artifact_version"],
         "volumes": json.loads(row["volumes"]), "agent_version_id": row["agent_version_id"],
         "output": row["output"], OUTPUT_TRUNCATED: bool(row["output_truncated"]),
+        "sandbox": row["sandbox"],
     }
 
 
