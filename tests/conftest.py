@@ -51,9 +51,10 @@ def spawn_server(data_dir: Path, *extra: str, token: str | None = None) -> Serve
     data_dir.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("VM0_")}
     env["VM0_LOCAL_DIR"] = str(data_dir)
+    env["VM0_LOCAL_TOKEN"] = token  # not on the command line, where an agent could read it
     proc = subprocess.Popen(
         [sys.executable, "-m", "vm0_notebook.local", "serve", "--port", "0",
-         "--data-dir", str(data_dir), "--token", token, *extra],
+         "--data-dir", str(data_dir), *extra],
         stdout=subprocess.PIPE,
         stderr=open(data_dir / "server.stderr.log", "a"),  # noqa: SIM115
         text=True,

@@ -163,6 +163,15 @@ def marked_processes(marker: str) -> list[psutil.Process]:
     return found
 
 
+def wait_until_gone(marker: str, bound_s: float = 30) -> list[psutil.Process]:
+    """The processes marked ``marker`` still alive after waiting up to ``bound_s`` for them to
+    go (a bound on the wait, not a speed check)."""
+    deadline = time.monotonic() + bound_s
+    while (left := marked_processes(marker)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left
+
+
 def cancel_and_check_tree_is_gone(api: Api) -> None:
     """Start a shell run with background processes, cancel it: none of them survives."""
     marker = f"vm0-cancel-marker-{time.time_ns()}"

@@ -36,6 +36,7 @@ from vm0_notebook.local import (
     routes_metrics,
     routes_runs,
 )
+from vm0_notebook.local.agent_users import AgentUsers
 from vm0_notebook.local.agents_store import SCHEMA as AGENTS_SCHEMA
 from vm0_notebook.local.agents_store import AgentStore
 from vm0_notebook.local.broker import Broker
@@ -46,6 +47,7 @@ from vm0_notebook.local.records import SCHEMA as RECORDS_SCHEMA
 from vm0_notebook.local.records import Records
 from vm0_notebook.local.runs_store import SCHEMA as RUNS_SCHEMA
 from vm0_notebook.local.runs_store import RunStore
+from vm0_notebook.local.sandbox import isolation, kill_leftovers
 from vm0_notebook.local.storage import SCHEMA as STORAGE_SCHEMA
 from vm0_notebook.local.storage import Storage
 
@@ -124,7 +126,7 @@ def create_app(
     runs, records, broker = RunStore(db), Records(db), Broker()
     server = LocalServer(
         data_dir=data_dir, db=db, storage=storage, agents=AgentStore(db), runs=runs,
-        records=records, broker=broker, host=Host(runs, records, storage, broker, data_dir),
+        records=records, broker=broker, host=Host(runs, records, storage, broker, data_dir, token),
         max_concurrent=max_concurrent or default_max_concurrent(), sandbox_choice=sandbox,
         heartbeat_s=heartbeat_s,
     )
@@ -135,10 +137,16 @@ def create_app(
         from vm0_notebook.local.runner import Runner
 
         server.agents.ensure_builtins(BUILTIN_AGENTS)
+        users = AgentUsers(data_dir / "agents") if os.geteuid() == 0 else None
+        if users is not None:
+            for uid in await asyncio.to_thread(users.end_leftovers):
+                logger.warning("killed what uid %d left running when the server stopped", uid)
         for run_id in server.host.fail_interrupted():
             logger.warning("run %s was in flight when the server stopped: marked failed", run_id)
+            # Without a uid per run, what it left is found by the run id it inherited.
+            await asyncio.to_thread(kill_leftovers, set(), f"VM0_RUN_ID={run_id}")
         server.runner = Runner(server.host, max_concurrent=server.max_concurrent,
-                               sandbox=server.sandbox_choice)
+                               sandbox=server.sandbox_choice, users=users)
         try:
             yield
         finally:
@@ -169,10 +177,10 @@ def create_app(
 
 
 async def health(request: Request) -> Response:
-    """``GET /health``: the server is up; its version and sandbox."""
+    """``GET /health``: the server is up; its version, its sandbox and how runs are bounded."""
     server: LocalServer = request.app.state.local
-    return JSONResponse({"status": "ok", "version": __version__, "sandbox": server.sandbox,
-                         "pid": os.getpid()})
+    return JSONResponse({"status": "ok", "version": __version__, "pid": os.getpid(),
+                         **isolation(server.sandbox, server.runner.users is not None)})
 
 
 _HTTP_ERRORS: dict[int, tuple[str, str]] = {

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import codecs
 import json
-import re
 from collections import deque
 from typing import Any
 
+from vm0_notebook.contract import MASK, SecretMasker
 from vm0_notebook.local.spec import RunHost
 
-MASK = "***"
+__all__ = ["MASK", "AgentOutput", "LineSplitter", "Masker", "text_event"]
+
 # A line longer than this is cut into pieces of this size, so an agent that never prints a
 # newline cannot grow the server's memory without bound. JSON beyond it arrives as text.
 MAX_LINE_CHARS = 8 * 1024 * 1024
@@ -37,49 +38,28 @@ def text_event(text: str) -> dict[str, Any]:
     return {"type": "assistant", "message": {"content": [{"type": "text", "text": text}]}}
 
 
-class Masker:
-    """Replaces every secret value with ``***`` in text and in decoded JSON.
+class Masker(SecretMasker):
+    """Replaces every secret with ``***`` in text and in decoded JSON, in every form the
+    contract's :class:`~vm0_notebook.contract.SecretMasker` knows (JSON-escaped, line by line,
+    base64, hex, URL-encoded).
 
     >>> Masker(["s3cret"]).text("token=s3cret")
     'token=***'
     """
 
     def __init__(self, secrets: tuple[str, ...] | list[str]) -> None:
-        values: set[str] = set()
-        for secret in secrets:
-            if not secret:
-                continue
-            values.add(secret)
-            # The forms a secret takes inside printed JSON, and its lines, since output is
-            # handled a line at a time.
-            values.add(json.dumps(secret)[1:-1])
-            values.add(json.dumps(secret, ensure_ascii=False)[1:-1])
-            values.update(part for part in secret.splitlines() if len(part) >= 4)
-        values.discard("")
-        ordered = sorted(values, key=len, reverse=True)  # longest first: no partial leftovers
-        self._re = re.compile("|".join(map(re.escape, ordered))) if ordered else None
-
-    def __bool__(self) -> bool:
-        return self._re is not None
+        super().__init__(secrets)
 
     def __repr__(self) -> str:
-        return "Masker(***)" if self._re else "Masker()"
+        return "Masker(***)" if self else "Masker()"
 
     def text(self, text: str) -> str:
         """``text`` with every secret replaced by ``***``."""
-        return self._re.sub(MASK, text) if self._re is not None else text
+        return self.mask(text)
 
     def value(self, value: Any) -> Any:
         """Mask every string (keys too) in a decoded JSON value."""
-        if self._re is None:
-            return value
-        if isinstance(value, str):
-            return self._re.sub(MASK, value)
-        if isinstance(value, dict):
-            return {self.value(k): self.value(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.value(v) for v in value]
-        return value
+        return self.mask_value(value)
 
 
 class LineSplitter:

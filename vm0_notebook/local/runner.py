@@ -18,11 +18,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import subprocess
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from vm0_notebook.local import sandbox as sandboxes
+from vm0_notebook.local.agent_users import AgentUser, AgentUsers
 from vm0_notebook.local.metrics import TreeSampler, sample_until
 from vm0_notebook.local.output import AgentOutput, Masker
 from vm0_notebook.local.spec import FinalStatus, LogLevel, MetricSample, RunHost, RunSpec
@@ -46,12 +51,18 @@ class Runner:
     """
 
     def __init__(
-        self, host: RunHost, *, max_concurrent: int, sandbox: str | None = None
+        self, host: RunHost, *, max_concurrent: int, sandbox: str | None = None,
+        users: AgentUsers | None = None,
     ) -> None:
         if max_concurrent < 1:
             raise ValueError(f"max_concurrent must be at least 1, not {max_concurrent}")
         if sandbox not in (None, "bubblewrap", "process"):
             raise ValueError(f"sandbox must be 'bubblewrap', 'process' or None, not {sandbox!r}")
+        if users is None and os.geteuid() == 0:
+            # As root an agent never runs as root; the caller normally records its uids in
+            # the data folder, for the clean-up after a crash.
+            users = AgentUsers(Path(tempfile.gettempdir()) / f"vm0-local-agents-{os.getpid()}")
+        self.users = users
         self.host = host
         self.max_concurrent = max_concurrent
         self.sandbox: str = sandbox or sandboxes.detect_sandbox()
@@ -183,10 +194,31 @@ class _Job:
         await self._finish(status, error, None)
 
     async def _execute(self, spec: RunSpec) -> None:
+        if self.runner.sandbox == "unavailable":
+            error = sandboxes.unavailable_error()
+            self._log("error", error)
+            await self.end_unstarted("failed", error)
+            return
+        users = self.runner.users
+        user = users.take(self.run_id) if users is not None else None
+        try:
+            if users is not None and user is not None:
+                await asyncio.to_thread(users.hand_over, spec.workdir, user, spec.readonly)
+            status, error, exit_code = await self._run_agent(spec, user)
+        finally:
+            if users is not None and user is not None:
+                # Every process of the run's uid, wherever it went: gone before the checkpoint.
+                await asyncio.to_thread(users.release, user)
+        await self._finish(status, error, exit_code)
+
+    async def _run_agent(
+        self, spec: RunSpec, user: AgentUser | None
+    ) -> tuple[FinalStatus, str | None, int | None]:
+        """Spawn the agent, report it to its end; the final status, error and exit code."""
         masker = Masker(spec.secrets)
         output = AgentOutput(self.host, self.run_id, masker)
-        plan = sandboxes.launch(spec, self.runner.sandbox)  # type: ignore[arg-type]
-        self._log("info", _sandbox_line(self.runner.sandbox, spec))
+        plan = sandboxes.launch(spec, self.runner.sandbox, user)  # type: ignore[arg-type]
+        self._log("info", _sandbox_line(self.runner.sandbox, spec, user))
         for folder in spec.readonly:
             self._log("info", f"Volume mounted read-only: {_relative(folder, spec)}")
         for name in plan.dropped:
@@ -205,14 +237,14 @@ class _Job:
                 cwd=plan.cwd,
                 start_new_session=True,
                 preexec_fn=plan.preexec_fn,
+                **_identity(plan.user),
             )
-        except (OSError, ValueError) as exc:
-            error = masker.text(f"Could not start the agent: {exc}")
+        except (OSError, ValueError, subprocess.SubprocessError) as exc:
+            error = masker.text(f"Could not start the agent: {exc}{_denied_hint(exc, user)}")
             self._log("error", error)
             self._emit(output.result_event(is_error=True, error=error, duration_ms=0,
                                            session_id=spec.env.get("VM0_SESSION_ID")))
-            await self._finish("failed", error, None)
-            return
+            return "failed", error, None
 
         pid = transport.get_pid()
         try:
@@ -251,7 +283,7 @@ class _Job:
                 duration_ms=duration_ms,
                 session_id=spec.env.get("VM0_SESSION_ID"),
             ))
-        await self._finish(status, masker.text(error) if error else None, exit_code)
+        return status, masker.text(error) if error else None, exit_code
 
     async def _watch(
         self, spec: RunSpec, plan: sandboxes.Launch, pid: int, protocol: _AgentProtocol
@@ -369,11 +401,27 @@ def _pipe_fds(transport: asyncio.SubprocessTransport) -> list[int]:
     return fds
 
 
-def _sandbox_line(sandbox: str, spec: RunSpec) -> str:
+def _denied_hint(exc: BaseException, user: AgentUser | None) -> str:
+    if user is None or not isinstance(exc, PermissionError):
+        return ""
+    return (f" (agents run as uid {user.uid}, not as root: the command and everything it "
+            "needs must be readable by other users; a folder such as /root on the way is not)")
+
+
+def _identity(user: AgentUser | None) -> dict[str, Any]:
+    """The spawn arguments that make the process ``user`` (process mode as root)."""
+    if user is None:
+        return {}
+    return {"user": user.uid, "group": user.gid, "extra_groups": []}
+
+
+def _sandbox_line(sandbox: str, spec: RunSpec, user: AgentUser | None) -> str:
+    who = f", uid {user.uid}, no capabilities" if user is not None else ""
     if sandbox == "bubblewrap":
-        net = "network on" if spec.network else "no network"
-        return f"Sandbox: bubblewrap (read-only system, writable working folder, {net})"
-    return "Sandbox: process group (scrubbed environment, resource limits)"
+        net = ("host network, loopback included" if spec.network else "no network")
+        return f"Sandbox: bubblewrap (read-only system, writable working folder, {net}{who})"
+    return ("Sandbox: none, agents run unsandboxed as a process group (scrubbed environment, "
+            f"resource limits{who})")
 
 
 def _relative(folder: Any, spec: RunSpec) -> str:

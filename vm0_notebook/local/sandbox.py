@@ -5,11 +5,20 @@
 signal to everything the agent started.
 
 Under ``bubblewrap`` the agent sees a read-only system (``/usr``, ``/etc``, the Python install and
-this package), its working folder as the only writable place, a private ``/tmp``, its volumes
-mounted read-only, its own PID namespace and, unless the agent asks for ``"network": true``, no
-network at all (not even the host's loopback). It dies with the server. Under ``process`` it is a
-plain process group with a scrubbed environment and rlimits (address space, CPU time, core
-files); volumes there are only as read-only as file permissions make them.
+this package), its working folder as the only writable place, a private ``/tmp`` no larger than
+its memory limit, its volumes mounted read-only, its own PID namespace and, unless the agent asks
+for ``"network": true``, no network at all (not even the host's loopback; with it, the host's
+whole network, loopback included). It dies with the server. Under ``process`` it is a plain
+process group with a scrubbed environment and rlimits (address space, CPU time, core files);
+volumes there are only as read-only as file permissions make them. Process mode runs only when
+asked for (``VM0_LOCAL_SANDBOX=process``); where bubblewrap cannot run and it was not asked for,
+the sandbox is ``unavailable`` and runs fail at once, saying why and what to do.
+
+When the server runs as root the agent does not: it gets a uid of its own per run
+(:mod:`vm0_notebook.local.agent_users`), no capabilities, no supplementary groups and
+``no_new_privs``. Bubblewrap as root would map the sandbox's user onto the host's root, so there
+bubblewrap itself runs privileged (mount, PID, IPC, UTS, cgroup and network namespaces) and
+``setpriv`` drops to the run's uid just before the agent starts.
 
     >>> detect_sandbox()          # doctest: +SKIP
     'bubblewrap'
@@ -29,14 +38,20 @@ import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+from vm0_notebook.local.agent_users import AgentUser
 from vm0_notebook.local.spec import RunSpec
 
-SandboxKind = Literal["bubblewrap", "process"]
+SandboxKind = Literal["bubblewrap", "process", "unavailable"]
 
-# Set to "process" (or "bubblewrap") to override detection, e.g. to test the fallback path.
+# Set to "process" to run agents without a sandbox (or "bubblewrap" to insist on one).
 SANDBOX_ENV = "VM0_LOCAL_SANDBOX"
+# The private /tmp of an agent without a memory limit (one with a limit gets that much).
+DEFAULT_TMP_BYTES = 1024**3
+# Mounted by bwrap_argv before anything else; no folder is made inside them.
+_SYSTEM_MOUNTS = ("/usr", "/etc", "/proc", "/dev", "/bin", "/sbin", "/lib", "/lib32", "/lib64",
+                  "/libx32")
 # Extra CPU seconds over timeout x cores before RLIMIT_CPU stops the agent: the wall-clock
 # timeout is the real limit, this one only catches a runaway that escaped it.
 _CPU_SLACK_S = 30
@@ -60,20 +75,33 @@ class Launch:
     # Variables left out because exec refuses strings that long (a huge VM0_PROMPT: the
     # prompt still arrives on stdin).
     dropped: tuple[str, ...] = ()
+    # The uid/gid the agent runs as, when it is not the server's own (the server is root).
+    user: AgentUser | None = None
 
 
 def detect_sandbox() -> SandboxKind:
-    """``"bubblewrap"`` if ``bwrap`` can really start a sandbox here, else ``"process"``.
+    """``"bubblewrap"`` if ``bwrap`` can really start a sandbox here, else ``"unavailable"``
+    (runs then fail at once: see :func:`unavailable_error`).
 
-    ``$VM0_LOCAL_SANDBOX`` (``process`` or ``bubblewrap``) overrides the probe; the probe itself
-    runs once per server process.
+    ``$VM0_LOCAL_SANDBOX=process`` opts in to unsandboxed agents; ``bubblewrap`` is the
+    default. The probe runs once per server process.
     """
     forced = os.environ.get(SANDBOX_ENV, "").strip().lower()
-    if forced in ("process", "bubblewrap"):
-        return forced  # type: ignore[return-value]
-    if forced:
+    if forced == "process":
+        return "process"
+    if forced not in ("", "bubblewrap"):
         raise ValueError(f"{SANDBOX_ENV} must be 'process' or 'bubblewrap', not {forced!r}")
-    return "process" if bwrap_problem() else "bubblewrap"
+    return "unavailable" if bwrap_problem() else "bubblewrap"
+
+
+def unavailable_error() -> str:
+    """Why a run cannot start when there is no sandbox, and the three ways out."""
+    return (
+        f"No sandbox for agents: {bwrap_problem() or 'bubblewrap could not start'}. Install "
+        "bubblewrap (Debian/Ubuntu: apt-get install bubblewrap), allow user namespaces "
+        "(sysctl user.max_user_namespaces=15000, or kernel.unprivileged_userns_clone=1), or run "
+        f"agents unsandboxed by starting the server with {SANDBOX_ENV}=process."
+    )
 
 
 @functools.cache
@@ -85,6 +113,11 @@ def bwrap_problem() -> str | None:
         return "bubblewrap needs Linux"
     if not bwrap:
         return "bwrap is not installed (Debian: apt-get install bubblewrap)"
+    user = None
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            return "setpriv is not installed (Debian: apt-get install util-linux)"
+        user = AgentUser(65534, 65534)  # nobody: the probe only starts Python
     with tempfile.TemporaryDirectory(prefix="vm0-sandbox-probe-") as tmp:
         probe = RunSpec(
             run_id="probe",
@@ -95,7 +128,7 @@ def bwrap_problem() -> str | None:
         )
         try:
             done = subprocess.run(
-                bwrap_argv(probe, bwrap),
+                bwrap_argv(probe, bwrap, user),
                 env=probe.env,
                 cwd=tmp,
                 stdin=subprocess.DEVNULL,
@@ -111,24 +144,42 @@ def bwrap_problem() -> str | None:
     return None
 
 
-def launch(spec: RunSpec, sandbox: SandboxKind) -> Launch:
-    """Build the spawn plan for ``spec`` under ``sandbox``.
+def isolation(sandbox: str, own_uids: bool) -> dict[str, Any]:
+    """How agents are isolated and bounded, as ``/health`` and ``vm0-local status`` say it."""
+    return {
+        "sandbox": sandbox,
+        "sandbox_problem": unavailable_error() if sandbox == "unavailable" else None,
+        "agent_user": "own uid per run" if own_uids else "the server's user",
+        # No cgroup yet: every resource limit is a per-process rlimit, processes per uid.
+        "limits": {"memory": "rlimit", "cpu": "rlimit", "processes": "rlimit"},
+        "tmp": "tmpfs bounded by the memory limit" if sandbox == "bubblewrap" else "host /tmp",
+        "network": "\"network\": true shares the host's network, loopback included",
+    }
+
+
+def launch(spec: RunSpec, sandbox: SandboxKind, user: AgentUser | None = None) -> Launch:
+    """Build the spawn plan for ``spec`` under ``sandbox``, as ``user`` when given (the server
+    is root: the agent must not be).
 
     The environment is exactly ``spec.env``: it reaches the agent through the process
     environment, never on a command line where ``ps`` would show secrets.
     """
-    preexec = functools.partial(_child_setup, _rlimits(spec), _prctl())
+    if sandbox == "unavailable":
+        raise ValueError(unavailable_error())
+    preexec = functools.partial(_child_setup, _rlimits(spec, user), _prctl())
     env = {k: v for k, v in spec.env.items() if len(f"{k}={v}".encode()) < _MAX_ENV_STRING}
     dropped = tuple(k for k in spec.env if k not in env)
     if sandbox == "bubblewrap":
-        argv = tuple(bwrap_argv(spec, shutil.which("bwrap") or "bwrap"))
+        # bwrap itself stays root (it mounts); setpriv drops to ``user`` inside.
+        argv = tuple(bwrap_argv(spec, shutil.which("bwrap") or "bwrap", user))
         return Launch(argv, env, str(spec.workdir), preexec, spare_root=True, dropped=dropped)
     argv = tuple(spec.argv)
-    return Launch(argv, env, str(spec.workdir), preexec, spare_root=False, dropped=dropped)
+    return Launch(argv, env, str(spec.workdir), preexec, spare_root=False, dropped=dropped,
+                  user=user)
 
 
-def bwrap_argv(spec: RunSpec, bwrap: str = "bwrap") -> list[str]:
-    """The ``bwrap`` command line that runs ``spec.argv`` in its sandbox."""
+def bwrap_argv(spec: RunSpec, bwrap: str = "bwrap", user: AgentUser | None = None) -> list[str]:
+    """The ``bwrap`` command line that runs ``spec.argv`` in its sandbox (as ``user``)."""
     workdir = str(Path(spec.workdir).resolve())
     args = [bwrap, "--ro-bind", "/usr", "/usr"]
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
@@ -143,20 +194,61 @@ def bwrap_argv(spec: RunSpec, bwrap: str = "bwrap") -> list[str]:
             args += ["--ro-bind", "/dev/null", secret_file]
     # Mounts stack in order: the private /tmp comes before the binds below, so a Python, a
     # checkout or a data folder that lives under /tmp stays visible on top of it.
-    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    # /tmp counts against the agent's memory: a tmpfs is memory.
+    tmp_bytes = int(spec.memory_bytes or DEFAULT_TMP_BYTES)
+    args += ["--proc", "/proc", "--dev", "/dev",
+             "--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/tmp"]
+    readonly = [str(Path(folder).resolve()) for folder in spec.readonly]
+    # The folders on the way to the mount points hold nothing but the way down.
+    args += _open_ancestors([*_python_paths(), workdir])
     for path in _python_paths():
         args += ["--ro-bind", path, path]
     args += ["--bind", workdir, workdir]
-    for folder in spec.readonly:
-        path = str(Path(folder).resolve())
+    for path in readonly:
         args += ["--ro-bind", path, path]
     # The sandbox's root is a tmpfs holding the mount points: make it read-only too.
     args += ["--remount-ro", "/"]
-    args += ["--chdir", workdir, "--unshare-all", "--hostname", "vm0-sandbox"]
-    if spec.network:
-        args.append("--share-net")
-    args += ["--die-with-parent", "--new-session", "--", *spec.argv]
-    return args
+    args += ["--chdir", workdir]
+    if user is None:
+        args += ["--unshare-all", *(["--share-net"] if spec.network else [])]
+    else:
+        # No user namespace: bwrap would map the agent onto the host's root.
+        args += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+        args += [] if spec.network else ["--unshare-net"]
+    args += ["--hostname", "vm0-sandbox", "--die-with-parent", "--new-session", "--"]
+    return args + drop_to(user) + list(spec.argv)
+
+
+def drop_to(user: AgentUser | None) -> list[str]:
+    """The ``setpriv`` prefix that runs a command as ``user`` with no capability, no group
+    but its own and ``no_new_privs`` (setuid files give nothing); empty for None."""
+    if user is None:
+        return []
+    return ["setpriv", f"--reuid={user.uid}", f"--regid={user.gid}", "--clear-groups",
+            "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
+
+
+def _open_ancestors(paths: Iterable[str]) -> list[str]:
+    """``--dir`` operations (mode 0755) for every folder above ``paths``, outermost first.
+
+    bwrap makes the folders on the way to a mount point 0700 and root's: an agent that is not
+    root could not walk down to its own working folder or to the Python it runs.
+    """
+    made: list[str] = []
+    for path in paths:
+        for parent in reversed(Path(path).parents):
+            folder = str(parent)
+            if folder in made or folder in ("/", "/tmp") or _under(folder, _SYSTEM_MOUNTS):
+                continue
+            made.append(folder)
+    ops: list[str] = []
+    for folder in made:
+        ops += ["--perms", "0755", "--dir", folder]
+    return ops
+
+
+def _under(path: str, tops: Iterable[str]) -> bool:
+    return any(path == top or path.startswith(top + "/") for top in tops)
 
 
 @functools.cache  # fixed for the server's life; looked up once, not on every run
@@ -182,7 +274,7 @@ def _outermost(paths: Iterable[str]) -> list[str]:
     return kept
 
 
-def _rlimits(spec: RunSpec) -> list[tuple[int, int]]:
+def _rlimits(spec: RunSpec, user: AgentUser | None = None) -> list[tuple[int, int]]:
     import resource
 
     limits: list[tuple[int, int]] = [(resource.RLIMIT_CORE, 0)]
@@ -190,7 +282,7 @@ def _rlimits(spec: RunSpec) -> list[tuple[int, int]]:
         limits.append((resource.RLIMIT_AS, int(spec.memory_bytes)))
     cores = max(spec.cpu or 1.0, 1.0)
     limits.append((resource.RLIMIT_CPU, math.ceil(spec.timeout_s * cores) + _CPU_SLACK_S))
-    if os.geteuid() != 0:
+    if os.geteuid() != 0 or user is not None:  # with a uid per run, the cap is per run
         limits.append((resource.RLIMIT_NPROC, _NPROC_CAP))
     return limits
 
