@@ -99,6 +99,11 @@ class LiveView:
         # lines may come from a thread reading the stream while the cell's thread draws
         self._lock = threading.Lock()
 
+    @classmethod
+    def for_run(cls, run: Any, **options: Any) -> LiveView:
+        """A view of ``run`` (its agent, id and start time); ``options`` as for the class."""
+        return cls(agent=run.agent_name, run_id=run.id, started_at=run.started_at, **options)
+
     # -- feeding ------------------------------------------------------------------------------
 
     def add(self, lines: Sequence[Line]) -> None:

@@ -17,7 +17,6 @@ them, so ``%load_ext vm0_notebook`` costs almost nothing.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Callable
 from typing import Any
@@ -28,11 +27,11 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Float, Int
 from traitlets.config import Configurable
 
+from ..api.errors import MagicError, RunFailed
 from .args import check_env_name, fill, parse_pairs, parse_ref, split_line
-from .errors import MagicError, RunFailed
 from .masking import SecretMasker
 
-_RUN_CLASS = ("vm0_notebook.api.models", "Run")
+_RUN_CLASS = ("vm0_notebook.api.run", "Run")
 
 
 def _parse(command: Callable[..., Any], words: list[str]) -> Any:
@@ -114,6 +113,8 @@ class VM0Magics(Magics, Configurable):
 
         try:
             result = command(self, args, cell)
+        except (MagicError, RunFailed):
+            raise  # already short, masked and meant for the cell
         except VM0Error as exc:
             raise MagicError(self.masker.mask(str(exc))) from None
         if type(result).__name__ == "DataFrame":  # runs, logs, metrics, agents... listings
@@ -241,47 +242,28 @@ class VM0Magics(Magics, Configurable):
         timeout: float | None = None,
     ) -> Any:
         """Stream ``run`` into a live view; the Run, or RunFailed when it did not complete."""
+        from .follow import follow
         from .live import LiveView, TerminalView
-        from .render import error_line
-        from .watch import watch
 
         options: dict[str, Any] = dict(
-            agent=run.agent_name, run_id=run.id, tail_lines=self.tail_lines,
-            max_updates_per_second=self.max_updates_per_second, masker=self.masker,
-            handle=var or "run", started_at=run.started_at,
+            tail_lines=self.tail_lines, max_updates_per_second=self.max_updates_per_second,
+            masker=self.masker, handle=var or "run",
         )
         if quiet:
-            view = LiveView(publish=_noop_publish, **options)
+            view = LiveView.for_run(run, publish=_noop_publish, **options)
         elif getattr(self.shell, "kernel", None) is None:  # a terminal: no in-place redraws
-            view = TerminalView(**options)
+            view = TerminalView.for_run(run, **options)
         else:
-            view = LiveView(**options)
-        outcome = watch(run, view, on_interrupt=on_interrupt, timeout=timeout)  # type: ignore[arg-type]
-        with contextlib.suppress(Exception):  # the summary can do with what the stream said
-            run.refresh()
+            view = LiveView.for_run(run, **options)
         # a completed run is the cell's value: its card follows, and the summary defers to it
-        view.finish(run, card=outcome.how == "finished" and run.ok)
+        outcome = follow(
+            run, view, on_interrupt=on_interrupt, timeout=timeout, card=True,  # type: ignore[arg-type]
+        )
         if var:
             self.shell.user_ns[var] = run
-        mask = self.masker.mask
-        if outcome.how == "detached":
-            message = (
-                f"{outcome.reason}: {run.id} keeps running ({run.status}). "
-                f"Follow it again with: %vm0 attach {run.id}"
-            )
-        elif outcome.how == "lost":
-            message = (
-                f"lost the event stream of {run.id} ({outcome.reason}); it may still be "
-                f"running. Follow it again with: %vm0 attach {run.id}"
-            )
-        elif outcome.how == "cancelled":
-            message = f"{outcome.reason}: {run.id} is {run.status}"
-        elif not run.ok:
-            detail = f": {error_line(run.error)}" if run.error else ""
-            message = f"run {run.id} {run.status}{detail}. Its logs: %vm0 logs {run.id}"
-        else:
+        if outcome.problem is None:
             return run
-        raise RunFailed(mask(message), run=run)
+        raise RunFailed(self.masker.mask(outcome.problem), run=run)
 
     @magic_arguments("vm0 cancel")
     @argument("run", metavar="RUN", help="the run id")
@@ -302,7 +284,7 @@ class VM0Magics(Magics, Configurable):
         import itertools
 
         from .. import frames
-        from ..api.models import Run
+        from ..api.run import Run
 
         if args.limit < 1:
             raise MagicError("--limit must be at least 1")
@@ -473,7 +455,7 @@ class VM0Magics(Magics, Configurable):
             formatter = self.shell.display_formatter.formatters[mime]
             formatter.deferred_printers.pop(_RUN_CLASS, None)
             try:
-                from ..api.models import Run
+                from ..api.run import Run
 
                 formatter.type_printers.pop(Run, None)
             except ImportError:  # pragma: no cover

@@ -1,4 +1,4 @@
-"""Masking of secret values in everything the notebook extension shows.
+"""Masking of secret values in everything the notebook extension shows, DataFrames included.
 
     >>> masker = SecretMasker()
     >>> masker.add("hunter2-token")
@@ -7,67 +7,23 @@
 
 The extension keeps one masker per kernel: every ``--secret`` value used in it and the API key
 are added, and every line, header, summary and error message passes through ``mask`` before it
-is displayed, so a secret the agent prints back is hidden too.
+is displayed, so a secret the agent prints back is hidden too. The rules (which forms of a
+secret are matched, the cut-tail rule) are those of the contract's masker
+(:class:`vm0_notebook.contract.SecretMasker`); this layer only adds the pandas frames.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Any
 
-MASK = "***"
-CUT = "…"  # what a line cut short for display ends with (render.shorten)
-# A cut line ending in this many or more leading characters of a secret has them masked too.
-PARTIAL_MIN = 3
+from ..contract import CUT, MASK
+from ..contract import SecretMasker as _ContractMasker
+
+__all__ = ["CUT", "MASK", "SecretMasker"]
 
 
-class SecretMasker:
-    """Replaces every known secret value in a text with ``***``.
-
-    Each value is also matched in its JSON-escaped form, since unknown events are shown as
-    compact JSON, where a quote or a newline in a secret appears escaped.
-    """
-
-    def __init__(self) -> None:
-        self._values: set[str] = set()
-        self._pattern: re.Pattern[str] | None = None
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def __repr__(self) -> str:  # never the values themselves
-        return f"<SecretMasker: {len(self._values)} value(s)>"
-
-    def add(self, value: str | None) -> None:
-        """Remember ``value`` (and its JSON-escaped form) as a secret; empty values are ignored."""
-        if not value or not value.strip():
-            return
-        forms = {value, json.dumps(value, ensure_ascii=False)[1:-1], json.dumps(value)[1:-1]}
-        if forms <= self._values:
-            return
-        self._values |= forms
-        # Longest first, so a secret that contains another is masked whole.
-        alternatives = sorted(self._values, key=len, reverse=True)
-        self._pattern = re.compile("|".join(re.escape(v) for v in alternatives))
-
-    def mask(self, text: str) -> str:
-        """``text`` with every known secret replaced by ``***``."""
-        if self._pattern is None or not text:
-            return text
-        text = self._pattern.sub(MASK, text)
-        return self._mask_cut_tail(text) if text.endswith(CUT) else text
-
-    def _mask_cut_tail(self, text: str) -> str:
-        """A line cut short may end in the first characters of a secret: mask those too."""
-        body = text[: -len(CUT)]
-        longest = 0
-        for value in self._values:
-            for n in range(min(len(value) - 1, len(body)), max(PARTIAL_MIN, longest + 1) - 1, -1):
-                if body.endswith(value[:n]):
-                    longest = n
-                    break
-        return body[: len(body) - longest] + MASK + CUT if longest else text
+class SecretMasker(_ContractMasker):
+    """The contract's masker, which can also mask a pandas DataFrame (:meth:`mask_frame`)."""
 
     def mask_frame(self, frame: Any) -> Any:
         """A pandas DataFrame with secrets masked in its text columns (and a text index).
@@ -78,7 +34,7 @@ class SecretMasker:
 
             >>> masker.mask_frame(run.logs())  # doctest: +SKIP
         """
-        if self._pattern is None:
+        if not self:
             return frame
         from pandas.api.types import is_string_dtype
 
@@ -90,19 +46,20 @@ class SecretMasker:
             values = frame.iloc[:, position]
             if not textual(values.dtype):
                 continue
-            masked = values.map(self._mask_value, na_action="ignore")
+            masked = values.map(self._mask_cell, na_action="ignore")
             if not masked.equals(values):
                 out = frame.copy() if out is None else out
                 out.isetitem(position, masked.astype(values.dtype))
         index = frame.index
         if textual(index.dtype):
-            masked_index = index.map(self._mask_value)
+            masked_index = index.map(self._mask_cell)
             if not masked_index.equals(index):
                 out = frame.copy() if out is None else out
                 out.index = masked_index
         return frame if out is None else out
 
-    def _mask_value(self, value: Any) -> Any:
+    def _mask_cell(self, value: Any) -> Any:
+        # a non-string cell is shown by its str(): masked as that text when it holds a secret
         if isinstance(value, str):
             return self.mask(value)
         text = str(value)
