@@ -153,6 +153,11 @@ class Api:
         return name
 
 
+def limits_of(server: Any) -> dict[str, str]:
+    """How ``server`` bounds runs: memory, cpu, processes -> ``"cgroup"`` or ``"rlimit"``."""
+    return httpx.get(server.url + "/health", timeout=30).json()["limits"]
+
+
 def marked_processes(marker: str) -> list[psutil.Process]:
     """Live processes (zombies are dead) with ``marker`` in their command line."""
     found = []

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.local.agent_runs import Api
+from tests.local.agent_runs import Api, limits_of
 from vm0_notebook.local.daemon import ensure_server, stop_server
 
 
@@ -101,7 +101,12 @@ def test_status_says_how_agents_are_isolated(start_server) -> None:
     assert done.returncode == 0, done.stderr
     assert "sandbox: process" in done.stdout
     assert "agents run unsandboxed" in done.stdout
-    assert "limits only as rlimits (no cgroup): cpu, memory, processes" in done.stdout
+    limits = limits_of(server)
+    for how, says in (("rlimit", "limits only as rlimits, no cgroup: "),
+                      ("cgroup", "limits per run in a cgroup: ")):
+        names = sorted(name for name, kind in limits.items() if kind == how)
+        if names:
+            assert says + ", ".join(names) in done.stdout
     assert "shares the host's network, loopback included" in done.stdout
     if os.geteuid() == 0:
         assert "agents run as: own uid per run" in done.stdout

@@ -94,7 +94,11 @@ def _isolation_lines(info: dict[str, Any]) -> list[str]:
     limits = info.get("limits") or {}
     only_rlimits = sorted(name for name, how in limits.items() if how == "rlimit")
     if only_rlimits:
-        lines.append(f"limits only as rlimits (no cgroup): {', '.join(only_rlimits)}")
+        why = f" ({info['limits_problem']})" if info.get("limits_problem") else ""
+        lines.append(f"limits only as rlimits, no cgroup: {', '.join(only_rlimits)}{why}")
+    enforced = sorted(name for name, how in limits.items() if how == "cgroup")
+    if enforced:
+        lines.append(f"limits per run in a cgroup: {', '.join(enforced)}")
     if info.get("network"):
         lines.append(str(info["network"]))
     return lines

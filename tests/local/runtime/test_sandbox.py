@@ -18,6 +18,7 @@ from tests.local.agent_runs import (
     Api,
     cancel_and_check_tree_is_gone,
     exit_and_check_nothing_is_left,
+    limits_of,
     marked_processes,
     wait_until_gone,
 )
@@ -26,7 +27,7 @@ from vm0_notebook.local.runtime.sandbox import bwrap_problem
 
 def _python_closed_to_others() -> bool:
     """True when the server runs as root and other users cannot reach its Python (a pyenv
-    under /root): process-mode agents, which run as their own uid, cannot start it."""
+    under /root): process-mode agents, which run as their own uid, may not start it."""
     if os.geteuid() != 0:
         return False
     path = Path(os.path.realpath(sys.executable))
@@ -137,9 +138,12 @@ def test_process_fallback(start_server, monkeypatch) -> None:
     try:
         echoed = api.run("echo", "still works")
         if _python_closed_to_others():
-            # As root agents run as a uid of their own, which cannot reach this Python.
-            assert echoed.status == "failed"
-            assert "readable by other users" in echoed.detail["error"]
+            # As root agents run as a uid of their own, for whom this Python's files are out of
+            # reach: the run says so, and its error says it again if it fails.
+            warned = [e["message"] for e in echoed.logs if e["level"] == "warn"]
+            assert any("is closed to other users" in m for m in warned), warned
+            if echoed.status != "completed":
+                assert "closed to other users" in echoed.detail["error"]
         else:
             assert echoed.result["result"] == "still works"
 
@@ -149,7 +153,9 @@ def test_process_fallback(start_server, monkeypatch) -> None:
         env = dict(line.split("=", 1) for line in run.texts[:-2] if "=" in line)
         assert "SERVER_ONLY_SENTINEL" not in env
         assert env["GREETING"] == "hello"
-        assert run.texts[-2:] == [str(512 * 1024), "0"]
+        # A memory cgroup bounds the run without an address-space limit (which breaks Node).
+        cgroup = limits_of(server)["memory"] == "cgroup"
+        assert run.texts[-2:] == ["unlimited" if cgroup else str(512 * 1024), "0"]
 
         program = "import os\nprint(os.getpgid(0) == os.getpid(), os.getsid(0) == os.getpid())"
         if not _python_closed_to_others():

@@ -77,9 +77,11 @@ class AgentUsers:
             (self.record_dir / str(uid)).write_text(run_id + "\n")
             return AgentUser(uid, uid)
 
-    def release(self, user: AgentUser) -> None:
-        """Kill every process ``user`` runs, then free the uid."""
-        kill_all_of(user.uid)
+    def release(self, user: AgentUser, *, kill: bool = True) -> None:
+        """Kill every process ``user`` runs (unless the caller already has: its cgroup held
+        them all), then free the uid."""
+        if kill:
+            kill_all_of(user.uid)
         with contextlib.suppress(FileNotFoundError):
             (self.record_dir / str(user.uid)).unlink()
         lock = self._locks.pop(user.uid, None)

@@ -10,15 +10,18 @@ its memory limit, its volumes mounted read-only, its own PID namespace and, unle
 for ``"network": true``, no network at all (not even the host's loopback; with it, the host's
 whole network, loopback included). It dies with the server. Under ``process`` it is a plain
 process group with a scrubbed environment and rlimits (address space, CPU time, core files);
-volumes there are only as read-only as file permissions make them. Process mode runs only when
-asked for (``VM0_LOCAL_SANDBOX=process``); where bubblewrap cannot run and it was not asked for,
-the sandbox is ``unavailable`` and runs fail at once, saying why and what to do.
+where the server can make cgroups (:mod:`vm0_notebook.local.runtime.cgroups`), memory, processes
+and CPU are bounded per run by the kernel instead, in both modes. Volumes there are only as
+read-only as file permissions make them. Process mode runs only when asked for
+(``VM0_LOCAL_SANDBOX=process``); where bubblewrap cannot run and it was not asked for, the
+sandbox is ``unavailable`` and runs fail at once, saying why and what to do.
 
 When the server runs as root the agent does not: it gets a uid of its own per run
 (:mod:`vm0_notebook.local.runtime.agent_users`), no capabilities, no supplementary groups and
 ``no_new_privs``. Bubblewrap as root would map the sandbox's user onto the host's root, so there
 bubblewrap itself runs privileged (mount, PID, IPC, UTS, cgroup and network namespaces) and
-``setpriv`` drops to the run's uid just before the agent starts.
+``setpriv`` drops to the run's uid just before the agent starts (in process mode too, so that
+the child joins its cgroups while it is still root).
 
     >>> detect_sandbox()          # doctest: +SKIP
     'bubblewrap'
@@ -41,6 +44,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from vm0_notebook.local.runtime.agent_users import AgentUser
+from vm0_notebook.local.runtime.cgroups import RunGroup
 from vm0_notebook.local.runtime.spec import RunSpec
 
 SandboxKind = Literal["bubblewrap", "process", "unavailable"]
@@ -57,8 +61,9 @@ _SYSTEM_MOUNTS = ("/usr", "/etc", "/proc", "/dev", "/bin", "/sbin", "/lib", "/li
 _CPU_SLACK_S = 30
 # Linux's MAX_ARG_STRLEN: execve fails with E2BIG on any single "KEY=value" this long.
 _MAX_ENV_STRING = 128 * 1024
-# Without cgroups the best fork-bomb guard is a per-user process cap (ignored for root).
-_NPROC_CAP = 4096
+# The most processes a run may have: its pids cgroup's limit, else a per-user rlimit (which a
+# uid per run makes per run; ignored for root).
+MAX_PROCESSES = 4096
 
 
 @dataclass(frozen=True)
@@ -144,36 +149,45 @@ def bwrap_problem() -> str | None:
     return None
 
 
-def isolation(sandbox: str, own_uids: bool) -> dict[str, Any]:
-    """How agents are isolated and bounded, as ``/health`` and ``vm0-local status`` say it."""
+def isolation(
+    sandbox: str, own_uids: bool, limits: dict[str, str], limits_problem: str | None = None
+) -> dict[str, Any]:
+    """How agents are isolated and bounded, as ``/health`` and ``vm0-local status`` say it:
+    ``limits`` maps memory, cpu and processes to ``"cgroup"`` or ``"rlimit"``."""
     return {
         "sandbox": sandbox,
         "sandbox_problem": unavailable_error() if sandbox == "unavailable" else None,
         "agent_user": "own uid per run" if own_uids else "the server's user",
-        # No cgroup yet: every resource limit is a per-process rlimit, processes per uid.
-        "limits": {"memory": "rlimit", "cpu": "rlimit", "processes": "rlimit"},
+        "limits": limits,
+        "limits_problem": limits_problem,
         "tmp": "tmpfs bounded by the memory limit" if sandbox == "bubblewrap" else "host /tmp",
         "network": "\"network\": true shares the host's network, loopback included",
     }
 
 
-def launch(spec: RunSpec, sandbox: SandboxKind, user: AgentUser | None = None) -> Launch:
+def launch(
+    spec: RunSpec, sandbox: SandboxKind, user: AgentUser | None = None,
+    group: RunGroup | None = None, enforced: Iterable[str] = (),
+) -> Launch:
     """Build the spawn plan for ``spec`` under ``sandbox``, as ``user`` when given (the server
-    is root: the agent must not be).
+    is root: the agent must not be), in the cgroups ``group`` when given, whose kernel limits
+    ``enforced`` (``"memory"``, ``"processes"``) then need no rlimit.
 
     The environment is exactly ``spec.env``: it reaches the agent through the process
     environment, never on a command line where ``ps`` would show secrets.
     """
     if sandbox == "unavailable":
         raise ValueError(unavailable_error())
-    preexec = functools.partial(_child_setup, _rlimits(spec, user), _prctl())
+    limits = _rlimits(spec, user, set(enforced) if group is not None else set())
+    preexec = functools.partial(_child_setup, limits, _prctl(), group)
     env = {k: v for k, v in spec.env.items() if len(f"{k}={v}".encode()) < _MAX_ENV_STRING}
     dropped = tuple(k for k in spec.env if k not in env)
     if sandbox == "bubblewrap":
         # bwrap itself stays root (it mounts); setpriv drops to ``user`` inside.
         argv = tuple(bwrap_argv(spec, shutil.which("bwrap") or "bwrap", user))
         return Launch(argv, env, str(spec.workdir), preexec, spare_root=True, dropped=dropped)
-    argv = tuple(spec.argv)
+    # setpriv, not a uid change in the child: the child joins its cgroups as root first.
+    argv = (*drop_to(user), *spec.argv)
     return Launch(argv, env, str(spec.workdir), preexec, spare_root=False, dropped=dropped,
                   user=user)
 
@@ -219,13 +233,35 @@ def bwrap_argv(spec: RunSpec, bwrap: str = "bwrap", user: AgentUser | None = Non
     return args + drop_to(user) + list(spec.argv)
 
 
+def closed_on_the_way(argv0: str, path_env: str | None) -> str | None:
+    """Which folder on the way to the command ``argv0`` (and, for the server's own Python, to
+    its standard library) other users may not enter, said as a sentence; None if none.
+
+    A process-mode agent of its own uid needs every folder there open: a Python under /root
+    (pyenv) starts, but cannot find its files.
+    """
+    exe = os.path.abspath(shutil.which(argv0, path=path_env) or argv0)
+    targets = [exe, os.path.realpath(exe)]
+    if targets[1] == os.path.realpath(sys.executable):
+        targets.append(os.path.realpath(sys.base_prefix) + "/lib")
+    for target in targets:
+        for folder in reversed(Path(target).parents):
+            with contextlib.suppress(OSError):
+                if not os.stat(folder).st_mode & 0o001:
+                    return f"{folder}, on the way to {target}, is closed to other users"
+    return None
+
+
 def drop_to(user: AgentUser | None) -> list[str]:
     """The ``setpriv`` prefix that runs a command as ``user`` with no capability, no group
     but its own and ``no_new_privs`` (setuid files give nothing); empty for None."""
     if user is None:
         return []
+    # A uid change clears the parent-death signal: "keep" sets it again, so the agent still
+    # dies with the server.
     return ["setpriv", f"--reuid={user.uid}", f"--regid={user.gid}", "--clear-groups",
-            "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
+            "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--pdeathsig=keep",
+            "--"]
 
 
 def _open_ancestors(paths: Iterable[str]) -> list[str]:
@@ -274,16 +310,21 @@ def _outermost(paths: Iterable[str]) -> list[str]:
     return kept
 
 
-def _rlimits(spec: RunSpec, user: AgentUser | None = None) -> list[tuple[int, int]]:
+def _rlimits(
+    spec: RunSpec, user: AgentUser | None = None, enforced: set[str] | frozenset[str] = frozenset()
+) -> list[tuple[int, int]]:
+    """The rlimits for ``spec``, but none for what a cgroup ``enforced`` already: an address
+    space limit breaks runtimes that reserve much more than they use (Node, Go, the JVM)."""
     import resource
 
     limits: list[tuple[int, int]] = [(resource.RLIMIT_CORE, 0)]
-    if spec.memory_bytes:
+    if spec.memory_bytes and "memory" not in enforced:
         limits.append((resource.RLIMIT_AS, int(spec.memory_bytes)))
     cores = max(spec.cpu or 1.0, 1.0)
     limits.append((resource.RLIMIT_CPU, math.ceil(spec.timeout_s * cores) + _CPU_SLACK_S))
-    if os.geteuid() != 0 or user is not None:  # with a uid per run, the cap is per run
-        limits.append((resource.RLIMIT_NPROC, _NPROC_CAP))
+    # With a uid per run the per-user cap is per run; root ignores it.
+    if "processes" not in enforced and (os.geteuid() != 0 or user is not None):
+        limits.append((resource.RLIMIT_NPROC, MAX_PROCESSES))
     return limits
 
 
@@ -301,9 +342,15 @@ def _prctl() -> Callable[..., int] | None:
         return None
 
 
-def _child_setup(limits: list[tuple[int, int]], prctl: Callable[..., int] | None) -> None:
-    """Runs in the child between fork and exec: lower its limits, tie its life to ours."""
+def _child_setup(
+    limits: list[tuple[int, int]], prctl: Callable[..., int] | None, group: RunGroup | None
+) -> None:
+    """Runs in the child between fork and exec: join the run's cgroups (still as the server's
+    user: a failure fails the start), lower its limits, tie its life to ours."""
     import resource
+
+    if group is not None:
+        group.join()
 
     if prctl is not None:
         # PR_SET_PDEATHSIG: a killed server must not leave agents running (bwrap does the

@@ -30,6 +30,7 @@ from starlette.routing import Route
 from vm0_notebook._version import __version__
 from vm0_notebook.local.errors import ApiError
 from vm0_notebook.local.runtime.agent_users import AgentUsers
+from vm0_notebook.local.runtime.cgroups import RunCgroups, group_name
 from vm0_notebook.local.runtime.sandbox import isolation, kill_leftovers
 from vm0_notebook.local.store.agents import SCHEMA as AGENTS_SCHEMA
 from vm0_notebook.local.store.agents import AgentStore
@@ -91,6 +92,10 @@ def create_app(
         from vm0_notebook.local.runtime.runner import Runner
 
         server.agents.ensure_builtins(BUILTIN_AGENTS)
+        # What runs of a killed server left: first by their cgroups, then by their uids.
+        cgroups = await asyncio.to_thread(RunCgroups.detect, group_name(data_dir))
+        for run_id in await asyncio.to_thread(cgroups.end_leftovers):
+            logger.warning("killed what run %s left in its cgroup when the server stopped", run_id)
         users = AgentUsers(data_dir / "agents") if os.geteuid() == 0 else None
         if users is not None:
             for uid in await asyncio.to_thread(users.end_leftovers):
@@ -100,11 +105,12 @@ def create_app(
             # Without a uid per run, what it left is found by the run id it inherited.
             await asyncio.to_thread(kill_leftovers, set(), f"VM0_RUN_ID={run_id}")
         server.runner = Runner(server.host, max_concurrent=server.max_concurrent,
-                               sandbox=server.sandbox_choice, users=users)
+                               sandbox=server.sandbox_choice, users=users, cgroups=cgroups)
         try:
             yield
         finally:
             await server.stop_runs()
+            await asyncio.to_thread(cgroups.close)
             server.records.flush()
             db.close()
 
@@ -134,8 +140,10 @@ def create_app(
 async def health(request: Request) -> Response:
     """``GET /health``: the server is up; its version, its sandbox and how runs are bounded."""
     server = local_server(request)
+    runner = server.runner
     return JSONResponse({"status": "ok", "version": __version__, "pid": os.getpid(),
-                         **isolation(server.sandbox, server.runner.users is not None)})
+                         **isolation(server.sandbox, runner.users is not None,
+                                     runner.cgroups.limits(), runner.cgroups.problem)})
 
 
 _HTTP_ERRORS: dict[int, tuple[str, str]] = {
