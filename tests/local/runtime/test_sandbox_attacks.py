@@ -84,11 +84,23 @@ def test_agent_cannot_read_the_data_folder(api: Api, server: ServerInfo) -> None
     ) + (
         f"cat {data}/sessions/{other_session}/mine.txt 2>/dev/null && echo read-other-session\n"
         f"ls {data}/sessions 2>/dev/null | grep -q {other_session} && echo listed-sessions\n"
+        # Where this run's own working folder is, in case it is not in the data folder.
+        'here=$(dirname "$VM0_WORKDIR")\n'
+        f'cat "$here/{other_session}/mine.txt" 2>/dev/null && echo read-other-session-here\n'
+        f'ls "$here" 2>/dev/null | grep -q {other_session} && echo listed-sessions-here\n'
         "echo done\n"
     )
     run = api.run("shell", script)
     assert run.status == "completed", run.everything()
     assert run.texts == ["done"]
+
+
+def test_the_agent_reaches_its_home_and_working_folder_by_their_paths(api: Api) -> None:
+    script = ('cd / && cd "$HOME" && echo mine > "$VM0_WORKDIR/mine.txt"\n'
+              'cat "$HOME/mine.txt"\n[ "$HOME" = "$VM0_WORKDIR" ] && echo same\n')
+    run = api.run("shell", script)
+    assert run.status == "completed", run.everything()
+    assert run.texts == ["mine", "same"]
 
 
 def test_agent_cannot_read_the_server_or_another_run(api: Api, server: ServerInfo) -> None:

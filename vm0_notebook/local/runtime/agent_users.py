@@ -39,6 +39,10 @@ from pathlib import Path
 UID_RANGE = (0x78000000, 0x7FFE0000)
 # Machine-wide, so two servers (two data folders) never hand out the same uid at once.
 LOCK_DIR = Path("/run/vm0-local/agent-uids")
+# Where process-mode runs keep their working folders when the server is root: folders anyone
+# may pass through but not list (0711), so that a run's uid reaches its own folder (0700, its
+# own) while the data folder stays closed.
+PASSABLE_DIR = Path("/var/lib/vm0-local")
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,13 @@ class AgentUsers:
                 if os.path.islink(path):
                     _own(path, user)
 
+    def take_back(self, workdir: Path) -> None:
+        """After a run: the working folder's top is root's again, so no later holder of the
+        run's uid enters it (what is inside may stay the uid's; the next run chowns it)."""
+        with contextlib.suppress(OSError):
+            os.chown(workdir, 0, 0)
+            os.chmod(workdir, 0o700)
+
     def _lock(self, uid: int) -> int | None:
         self.lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(self.lock_dir / f"{uid}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -128,6 +139,24 @@ class AgentUsers:
             os.close(fd)
             return None
         return fd
+
+
+def passable_sessions_dir(name: str) -> Path | None:
+    """``/var/lib/vm0-local/<name>/sessions``, made and checked: every folder on the way open
+    to pass through, the three made here root's and 0711. None where that cannot be had."""
+    folder = PASSABLE_DIR / name / "sessions"
+    try:
+        for path in (PASSABLE_DIR, PASSABLE_DIR / name, folder):
+            path.mkdir(mode=0o711, exist_ok=True)
+            info = os.lstat(path)
+            if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0:
+                return None  # not ours: someone else made it first
+            os.chmod(path, 0o711)
+        if any(not os.stat(p).st_mode & 0o001 for p in PASSABLE_DIR.parents):
+            return None
+    except OSError:
+        return None
+    return folder
 
 
 def kill_all_of(uid: int) -> None:

@@ -212,7 +212,7 @@ class _Job:
         finally:
             # Every process of the run, wherever it went: gone before the checkpoint. Its
             # cgroup holds them all where there is one; else every process of its uid.
-            await asyncio.to_thread(_end_all, user, users, group, cgroups.kills)
+            await asyncio.to_thread(_end_all, user, users, group, cgroups.kills, spec.workdir)
         await self._finish(status, error, exit_code)
 
     def _set_up(self, spec: RunSpec, user: AgentUser | None) -> RunGroup | None:
@@ -447,12 +447,14 @@ def _over_memory(spec: RunSpec) -> str:
 
 
 def _end_all(
-    user: AgentUser | None, users: AgentUsers | None, group: RunGroup | None, complete: bool
+    user: AgentUser | None, users: AgentUsers | None, group: RunGroup | None, complete: bool,
+    workdir: Path,
 ) -> None:
-    """Kill what is left of a run and free its uid and cgroups."""
+    """Kill what is left of a run and free its uid, its working folder and its cgroups."""
     done = group is not None and group.kill() and complete
     if users is not None and user is not None:
         users.release(user, kill=not done)
+        users.take_back(workdir)
     if group is not None:
         group.remove()
 

@@ -29,7 +29,7 @@ from starlette.routing import Route
 
 from vm0_notebook._version import __version__
 from vm0_notebook.local.errors import ApiError
-from vm0_notebook.local.runtime.agent_users import AgentUsers
+from vm0_notebook.local.runtime.agent_users import AgentUsers, passable_sessions_dir
 from vm0_notebook.local.runtime.cgroups import RunCgroups, group_name
 from vm0_notebook.local.runtime.sandbox import isolation, kill_leftovers
 from vm0_notebook.local.store.agents import SCHEMA as AGENTS_SCHEMA
@@ -106,6 +106,16 @@ def create_app(
             await asyncio.to_thread(kill_leftovers, set(), f"VM0_RUN_ID={run_id}")
         server.runner = Runner(server.host, max_concurrent=server.max_concurrent,
                                sandbox=server.sandbox_choice, users=users, cgroups=cgroups)
+        if users is not None and server.runner.sandbox == "process":
+            # The run's uid must reach its working folder (its HOME) by its path, and the data
+            # folder is closed to it: process-mode sessions live where it can pass.
+            passable = await asyncio.to_thread(passable_sessions_dir, group_name(data_dir))
+            if passable is None:
+                logger.warning("agents run as their own uids but cannot reach %s: their HOME "
+                               "and VM0_WORKDIR work only as the current folder",
+                               server.host.sessions_dir)
+            else:
+                server.host.sessions_dir = passable
         try:
             yield
         finally:
