@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
                             "a token given here shows in `ps`)")
     serve.add_argument("--log-file", type=Path, default=None,
                        help=f"log there, rotated at {LOG_BYTES // 2**20} MiB (default: stderr)")
+    serve.add_argument("--log-bytes", type=int, default=LOG_BYTES, metavar="N",
+                       help="rotate --log-file at N bytes; three old files are kept")
     serve.add_argument("--max-concurrent-runs", type=int, metavar="N",
                        help="agent processes at once (default: twice the CPU count)")
     serve.add_argument("--sandbox", choices=("bubblewrap", "process"),
@@ -104,12 +106,12 @@ def _isolation_lines(info: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _log_to(path: Path) -> None:
-    """Send the server's logging to ``path``, rotated at :data:`LOG_BYTES` (three kept)."""
+def _log_to(path: Path, max_bytes: int) -> None:
+    """Send the server's logging to ``path``, rotated at ``max_bytes`` (three old ones kept)."""
     import logging
     from logging.handlers import RotatingFileHandler
 
-    handler = RotatingFileHandler(path, maxBytes=LOG_BYTES, backupCount=3, encoding="utf-8")
+    handler = RotatingFileHandler(path, maxBytes=max_bytes, backupCount=3, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
@@ -125,8 +127,11 @@ def serve(args: argparse.Namespace, data_dir: Path) -> int:
     # -shm, the log, the blobs, the working folders. The folder is fixed if it is not.
     os.umask(0o077)
     daemon.secure_folder(data_dir)
+    if args.log_bytes < 1024:
+        print("vm0-local: --log-bytes must be at least 1024", file=sys.stderr)
+        return 2
     if args.log_file is not None:
-        _log_to(args.log_file)
+        _log_to(args.log_file, args.log_bytes)
     # One server per data folder: two would both write the database and each would fail the
     # other's runs as interrupted. The lock lives as long as this process.
     lock = os.open(data_dir / "server.lock", os.O_RDWR | os.O_CREAT, 0o600)
