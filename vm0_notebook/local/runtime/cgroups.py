@@ -167,6 +167,10 @@ class RunCgroups:
         folders: list[Path] = []
         memory = None
         for controller, parent in self.parents.items():
+            # A v1 group only where it bounds something: each costs a migration at the start,
+            # and CPU groups are scheduled as one task each (see _detect_v1).
+            if (controller == "memory" and not memory_bytes) or (controller == "cpu" and not cpu):
+                continue
             folder = parent / run_id
             _fresh(folder)
             folders.append(folder)
@@ -243,6 +247,10 @@ def _detect_v1(root: Path, name: str) -> RunCgroups:
             if own is None or not (root / controller).is_dir():
                 raise FileNotFoundError(errno.ENOENT, "no such hierarchy", str(root / controller))
             parent.mkdir(exist_ok=True)
+            if controller == "cpu":
+                # Under contention the scheduler weighs this folder as one task against the
+                # machine's others, all runs together: weigh it as a full set of runs instead.
+                _write(parent / "cpu.shares", 1024 * 2 * (os.cpu_count() or 1))
             found.parents[controller] = parent
         except OSError as exc:
             problems.append(f"{controller}: {exc.strerror or exc}")
