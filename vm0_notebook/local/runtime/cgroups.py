@@ -232,7 +232,8 @@ def _own_group(root: Path, hierarchy: str) -> str | None:
     with contextlib.suppress(OSError):
         for line in Path("/proc/self/cgroup").read_text().splitlines():
             _, controllers, path = line.split(":", 2)
-            if controllers.split(",") == [hierarchy] or (hierarchy == "" and controllers == ""):
+            # v1 controllers may share a hierarchy ("cpu,cpuacct", mounted with links to it).
+            if hierarchy in controllers.split(","):  # "" is the v2 line, "0::/path"
                 return path
     return None
 
