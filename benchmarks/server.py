@@ -156,7 +156,11 @@ def main() -> None:
     ) as (url, token):
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=url, headers=headers, timeout=300) as http:
-            sandbox = http.get("/health").json()["sandbox"]
+            health = http.get("/health").json()
+            sandbox = health["sandbox"]
+            if health.get("limits"):  # which limits the kernel enforces per run, if any
+                cgroups = sorted(k for k, how in health["limits"].items() if how == "cgroup")
+                sandbox += f", cgroups: {', '.join(cgroups) or 'none'}"
             program = (f"for i in range({args.lines}):\n"
                        "    print(f'line {i:06d}')\n")
             agent = http.post("/v1/agents", json={"name": "bench-lines", "config": {

@@ -76,6 +76,9 @@ class VM0Magics(Magics, Configurable):
         self.masker = SecretMasker()
         self.masker.add(os.environ.get("VM0_API_KEY"))
         self._client: Any = None
+        #: The server's sandbox as ``/health`` said (None until asked, or where it does not say).
+        self.server_sandbox: str | None = None
+        self._sandbox_checked = False
         self.shell.configurables.append(self)
 
     # -- connection ---------------------------------------------------------------------------
@@ -103,6 +106,21 @@ class VM0Magics(Magics, Configurable):
                 print(f"vm0: connected to {where}")
             self._client = client
         return self._client
+
+    def _check_sandbox(self, info: Any = None) -> None:
+        """Say once per kernel (and server) when its agents run unsandboxed; ``info``: what
+        ``client.server.info()`` already said, else it is asked."""
+        if self._sandbox_checked:
+            return
+        from .server import sandbox_note
+
+        if info is None:
+            info = self._connect(announce=True).server.info()
+        self._sandbox_checked = True
+        self.server_sandbox = info.sandbox
+        note = sandbox_note(info)
+        if note:
+            print(self.masker.mask(note))
 
     # -- the magic ----------------------------------------------------------------------------
 
@@ -182,6 +200,7 @@ class VM0Magics(Magics, Configurable):
         if args.timeout is not None and args.timeout <= 0:
             raise MagicError("--timeout must be a positive number of seconds")
         request = self._run_request(args, agent, prompt)
+        self._check_sandbox()
         run = self.client.runs.create(**request)
         if args.out:
             self.shell.user_ns[args.out] = run
@@ -340,8 +359,14 @@ class VM0Magics(Magics, Configurable):
 
     @magic_arguments("vm0 agents")
     def _agents(self, args: Any, cell: str | None) -> Any:
-        """The agents, as a DataFrame."""
-        return self.client.agents.list().to_pandas()
+        """The agents, as a DataFrame: name, framework, and for claude-code whether its
+        executable was found."""
+        import pandas as pd
+
+        from .agents import agent_rows
+
+        columns = ["name", "framework", "executable", "found", "description", "version", "id"]
+        return pd.DataFrame(agent_rows(self.client), columns=columns)
 
     @magic_arguments("vm0 volumes")
     def _volumes(self, args: Any, cell: str | None) -> Any:
@@ -462,6 +487,7 @@ class VM0Magics(Magics, Configurable):
             print(f"local server stopped (it was at {info['url'] if info else '?'})")
             if info and self._client is not None and self._client.api_url == info["url"]:
                 self._client = None  # the next command connects (and starts one) again
+                self._sandbox_checked = False
             return
         info = daemon.server_status()
         if info is None:
@@ -480,7 +506,9 @@ class VM0Magics(Magics, Configurable):
         client = self._connect(announce=False)  # said here, not twice
         print(f"connected to: {describe_connection(client)}")
         # what the server says about itself, or that it does not speak the API at all
-        print(f"server: {self.masker.mask(str(client.server.info()))}")
+        info = client.server.info()
+        print(f"server: {self.masker.mask(str(info))}")
+        self._check_sandbox(info)
         print(f"API key: {client.masked_key}")
         print(f"secrets masked in output: {len(self.masker)} value(s)")
         for name in ("tail_lines", "max_updates_per_second"):
@@ -490,14 +518,17 @@ class VM0Magics(Magics, Configurable):
 
     def register_formatters(self) -> None:
         """Mask secrets in the Run's own rich display (the cell value of ``%%vm0 run``)."""
+        from .. import cards
+
         formatters = self.shell.display_formatter.formatters
         masker = self.masker
 
+        # the server's sandbox too: a run whose detail does not say its own still shows it
         def html(run: Any) -> str:
-            return masker.mask(run._repr_html_())
+            return masker.mask(cards.run_html(run, sandbox=self.server_sandbox))
 
         def pretty(run: Any, printer: Any, cycle: bool) -> None:
-            printer.text(masker.mask(str(run)))
+            printer.text(masker.mask(cards.run_text(run, sandbox=self.server_sandbox)))
 
         formatters["text/html"].for_type_by_name(*_RUN_CLASS, html)
         formatters["text/plain"].for_type_by_name(*_RUN_CLASS, pretty)
@@ -528,13 +559,10 @@ def _size(size: int) -> str:
 
 def describe_connection(client: Any) -> str:
     """``the local server at http://127.0.0.1:PORT`` or the server's URL; never the key."""
-    from urllib.parse import urlsplit
+    from .server import is_local
 
     url = client.api_url
-    # with neither variable set, the client found (or started) the embedded server
-    local = not (os.environ.get("VM0_API_URL") or os.environ.get("VM0_API_KEY"))
-    local = local or urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1")
-    return f"the local server at {url}" if local else url
+    return f"the local server at {url}" if is_local(client) else url
 
 
 # subcommand -> its method, in the order %vm0? lists them
