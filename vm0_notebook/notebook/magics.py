@@ -44,6 +44,22 @@ def _noop_publish(bundle: dict[str, str], display_id: str, update: bool) -> None
     """The publisher of ``--quiet`` runs: the view is kept but never drawn."""
 
 
+def _run_options(method: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of what a run is given, shared by ``%%vm0 run`` and ``%%vm0 map``."""
+    for option in reversed([  # as if written one above the other, top first
+        argument("--var", action="append", metavar="K=V", help="a variable for the run"
+                 " (repeatable)"),
+        argument("--secret", action="append", metavar="NAME", help="a secret, read from the"
+                 " environment variable NAME or asked for (repeatable)"),
+        argument("--volume", action="append", metavar="NAME[@VER]",
+                 help="mount a volume (repeatable)"),
+        argument("--artifact", metavar="NAME[@VER]", help="the artifact the run writes to"),
+        argument("--agent-version", metavar="VER", help="latest, v<N> or a version id"),
+    ]):
+        method = option(method)
+    return method
+
+
 @magics_class
 class VM0Magics(Magics, Configurable):
     """The ``%vm0`` line magic and ``%%vm0`` cell magic."""
@@ -119,7 +135,7 @@ class VM0Magics(Magics, Configurable):
         command = _COMMANDS.get(name)
         if command is None:
             raise MagicError(f"unknown command {name!r}; the commands are: {', '.join(_COMMANDS)}")
-        if cell is not None and name != "run":
+        if cell is not None and name not in ("run", "map"):
             raise MagicError(f"%%vm0 {name} takes no cell body; use %vm0 {name} on one line")
         if "--raw" not in rest:
             rest = [fill(word, self.shell.user_ns) for word in rest]
@@ -151,16 +167,9 @@ class VM0Magics(Magics, Configurable):
         help='the prompt, in the one-line form %%vm0 run AGENT "..."',
     )
     @argument("-o", "--output", dest="out", metavar="VAR", help="also bind the Run to VAR")
-    @argument("--var", action="append", metavar="K=V", help="a variable for the run (repeatable)")
-    @argument(
-        "--secret", action="append", metavar="NAME",
-        help="a secret, read from the environment variable NAME or asked for (repeatable)",
-    )
-    @argument("--volume", action="append", metavar="NAME[@VER]", help="mount a volume (repeatable)")
-    @argument("--artifact", metavar="NAME[@VER]", help="the artifact the run writes to")
+    @_run_options
     @argument("--session", metavar="ID", help="continue this session")
     @argument("--checkpoint", metavar="ID", help="resume from this checkpoint")
-    @argument("--agent-version", metavar="VER", help="latest, v<N> or a version id")
     @argument("--timeout", type=float, metavar="S", help="stop following after S seconds")
     @argument("--no-wait", action="store_true", help="start the run and return at once")
     @argument("--quiet", action="store_true", help="no live output, only the result")
@@ -290,6 +299,25 @@ class VM0Magics(Magics, Configurable):
         """Cancel a pending or running run."""
         run = self.client.runs.cancel(args.run)
         print(f"{run.id} {run.status}")
+
+    @magic_arguments("%vm0 map")
+    @argument("agent", metavar="AGENT", help="the agent to run once per row")
+    @argument("--over", required=True, metavar="VAR",
+              help="a DataFrame (one run per row), list or Series (one per item) in the notebook")
+    @argument("--concurrency", type=int, default=8, metavar="N", help="runs at once (default 8)")
+    @argument("-o", "--output", dest="out", metavar="OUT", help="bind the results frame to OUT")
+    @argument("--strict", action="store_true", help="fail the cell if any run did not complete")
+    @_run_options
+    def _map(self, args: Any, cell: str | None) -> Any:
+        """Run AGENT once per row of VAR, the cell body as the prompt template.
+
+        {column} in the body is filled from each row ({} or {item} for a list or Series).
+        Shows progress and, at the end, the results (with -o OUT, a compact table and the
+        whole frame in OUT). A failed run is a row; --strict fails the cell for it.
+        """
+        from .map_cell import run_map
+
+        return run_map(self, args, cell)
 
     # -- listings -----------------------------------------------------------------------------
 
@@ -542,6 +570,7 @@ _COMMANDS: dict[str, Callable[..., Any]] = {
     "run": VM0Magics._run,
     "attach": VM0Magics._attach,
     "cancel": VM0Magics._cancel,
+    "map": VM0Magics._map,
     "runs": VM0Magics._runs,
     "logs": VM0Magics._logs,
     "metrics": VM0Magics._metrics,
