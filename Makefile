@@ -70,8 +70,9 @@ lint: $(STAMP)
 test: $(STAMP) sandbox-deps browser-deps claude-code lint
 	$(PY) -m pytest -n 2 -q
 
+# every benchmark, then one table of figures against their baselines and goals
 bench: $(STAMP) sandbox-deps claude-code
-	@for b in benchmarks/[!_]*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	$(PY) benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

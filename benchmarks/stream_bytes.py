@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
-from _support import local_server
+from _support import local_server, report
 
 
 def frame_kind(frame: bytes) -> str:
@@ -75,6 +75,8 @@ def main() -> int:
           f" = {framing / max(counts['output'], 1):.0f} bytes an event"
           f" + final frames {sizes['result'] + sizes['complete']:,})")
     print(f"run detail: {len(detail):,} bytes")
+    report("event stream of a finished run, bytes", f"{total:,} B", f"{text_chars:,} B (the "
+           "output's text)", total / text_chars, "the text once plus framing")
     # what the same run cost when result, complete and detail each carried the whole text:
     # the tail they carry now swapped for the text
     extra = text_chars - len(json.dumps(json.loads(detail)["output"], ensure_ascii=False))

@@ -9,6 +9,7 @@ sandbox has the system's python3) draws a bar chart as a PNG in ``artifact/``.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from tests.model_server import SIDE_TEXT, Block, ModelServer, Request, text, tool_use
@@ -48,6 +49,9 @@ ANSWERS = {
                "values each; sex misses 11.",
 }
 
+ISLANDS = {"Biscoe": "Adelie and Gentoo", "Dream": "Adelie and Chinstrap",
+           "Torgersen": "Adelie only"}
+
 
 def _prompt_and_step(request: Request) -> tuple[str, int]:
     """This run's prompt (the last user message with text) and how many tool results came
@@ -78,6 +82,9 @@ def answer(request: Request) -> list[Block]:
         if step == 2:
             return tool_use("Bash", {"command": CHART, "description": "Draw the species chart"})
         return text("Wrote artifact/summary.md and artifact/species-counts.png.")
+    island = re.search(r"which species live on (\w+)", prompt)
+    if island:
+        return text(f"{island.group(1)}: {ISLANDS.get(island.group(1), 'no penguins')}.")
     for keyword, reply in ANSWERS.items():
         if keyword in prompt:
             return text(reply)

@@ -272,7 +272,8 @@ class FaultProxy(Proxy):
     """Injects faults with a seeded RNG; ``faults`` counts what it did, by kind.
 
     ``error_rate``: share of requests (event streams included) answered 503 or 429
-    (``Retry-After: 0``) without reaching the server. ``lose_rate``: share of
+    (``Retry-After: <retry_after>``, code ``concurrent_run_limit_exceeded`` on ``POST /v1/runs``,
+    else ``rate_limited``) without reaching the server. ``lose_rate``: share of
     ``POST /v1/runs`` forwarded, then answered 503 (the run exists, the client does not know).
     ``cut_rate``: chance per line of an event stream (a frame is about four lines) that the
     stream is cut there, mid-frame included; ``cut_at`` lists the last event id sent before
@@ -285,11 +286,13 @@ class FaultProxy(Proxy):
     def __init__(self, target: str, *, seed: int = 7, error_rate: float = 0.0,
                  lose_rate: float = 0.0, cut_rate: float = 0.0,
                  stall_after: int | None = None, broken: dict[str, tuple[int, str, bytes]]
-                 | None = None, cut_bytes: tuple[int, int] | None = None) -> None:
+                 | None = None, cut_bytes: tuple[int, int] | None = None,
+                 retry_after: str = "0") -> None:
         super().__init__(target)
         self.rng = random.Random(seed)
         self.error_rate, self.lose_rate, self.cut_rate = error_rate, lose_rate, cut_rate
         self.stall_after = stall_after
+        self.retry_after = retry_after
         self.cut_bytes = cut_bytes
         self.sse_bytes = 0
         self.broken = broken or {}  # path regex -> (status, content type, body) answered as is
@@ -314,9 +317,11 @@ class FaultProxy(Proxy):
                                    b"<html><body>Service Unavailable</body></html>")
             else:
                 self._fault("429")
+                code = "concurrent_run_limit_exceeded" if request.method == "POST" \
+                    and request.path == "/v1/runs" else "rate_limited"
                 await self.respond_json(send, 429, {"error": {
-                    "type": "rate_limit_error", "code": "rate_limited", "message": "Slow down"}},
-                    {"retry-after": "0"})
+                    "type": "rate_limit_error", "code": code, "message": "Slow down"}},
+                    {"retry-after": self.retry_after})
             return
         if request.method == "POST" and request.path == "/v1/runs" \
                 and self.rng.random() < self.lose_rate:

@@ -34,7 +34,7 @@ def only(outputs: list[dict]) -> dict:
 @pytest.mark.notebook
 def test_the_notebook_shows_the_card_frames_and_figures_once(executed) -> None:
     card = only(executed["card"])
-    assert 'class="vm0-run"' in card["text/html"] and "completed" in card["text/html"]
+    assert 'class="vm0-run ' in card["text/html"] and "completed" in card["text/html"]
     assert card["text/plain"].startswith("Run run_")
 
     dtypes = only(executed["log-dtypes"])["text/plain"]

@@ -123,6 +123,7 @@ def test_the_claude_cells_run_the_cli_with_a_model(
         assert "species-counts.png" in _text(files) and "summary.md" in _text(files)
         assert "Flipper length" in shown  # the follow-up, in the same session
         assert "Biscoe" in shown and "1.5 mm deeper" in shown  # the fan-out
+        assert "Torgersen: Adelie only." in shown  # %%vm0 map, filled from each row
         compared = next(c for c in nb.cells if "input tokens" in c.source)
         table = compared.outputs[-1]["data"]["text/plain"]
         # tokens for every claude run; only the python baseline has none (its two cells)

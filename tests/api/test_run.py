@@ -31,7 +31,11 @@ def test_events_update_the_handle_in_place() -> None:
     run._observe(Event("output", {"sequence": 1, "type": "result", "data": result}, 1))
     run._observe(Event("complete", {"status": "failed", "output": "other", "error": "boom"}))
     assert (run.status, run.output, run.error) == ("failed", "done", "boom")
-    assert run.usage == {"input_tokens": 3, "output_tokens": 5}
+    assert run.usage == {
+        "duration_ms": None, "num_turns": None, "total_cost_usd": None, "input_tokens": 3,
+        "output_tokens": 5, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0,
+        "models": {},
+    }
     with pytest.raises(vm0.RunFailedError, match="run_1 failed: boom"):
         run.raise_for_status()
 

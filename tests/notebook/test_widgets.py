@@ -70,7 +70,9 @@ def test_launcher_offers_the_agents_volumes_and_artifacts(client: Any, tmp_path:
     client.volumes.push(tmp_path, volume)
     client.artifacts.create(artifact)
     launcher = RunLauncher(client)
-    assert {"echo", "python", "shell"} <= set(launcher.agent.options)
+    labels = dict(launcher.agent.options)
+    assert {"echo", "python", "shell"} <= set(labels.values())
+    assert labels["echo · command"] == "echo"  # labelled with the framework
     assert volume in launcher.volumes.options
     assert artifact in launcher.artifact.options
     assert launcher.launch_button.disabled is False and launcher.cancel_button.disabled is True

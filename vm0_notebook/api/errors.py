@@ -22,7 +22,14 @@
     ├── RunFailedError              a run ended failed, timeout or cancelled (``run`` attached)
     │   └── RunFailed               a ``%vm0`` cell's run did not complete (also interrupted)
     ├── WaitTimeoutError            ``run.wait(timeout=...)`` gave up (also a TimeoutError)
+    ├── MapError                    ``client.map(..., raise_on_error=True)``: some runs did not
+    │                                   complete (``frame`` and ``failures`` attached)
     └── MagicError                  a ``%vm0`` line is wrong, or the server refused it
+
+    KeyboardInterrupt
+    └── MapInterrupted              Ctrl-C stopped ``client.map``: its runs were cancelled;
+                                        ``frame`` holds what finished (not a VM0Error, so
+                                        ``except Exception`` does not swallow a Ctrl-C)
 
 The two notebook errors show as one short paragraph instead of a traceback (IPython calls
 ``_render_traceback_``) and still fail the cell, so nbclient, papermill and "Run All" stop.
@@ -57,6 +64,8 @@ __all__ = [
     "InvalidRequestError",
     "InvalidResponseError",
     "MagicError",
+    "MapError",
+    "MapInterrupted",
     "NotFoundError",
     "RateLimitError",
     "RunFailed",
@@ -269,6 +278,40 @@ class WaitTimeoutError(VM0Error, TimeoutError):
     def __init__(self, message: str, run: Any = None) -> None:
         super().__init__(message)
         self.run = run
+
+
+class MapError(VM0Error):
+    """Some runs of ``client.map(..., raise_on_error=True)`` did not complete.
+
+    ``frame`` is the whole result (one row per input); ``failures`` its rows that did not
+    complete. The message lists the first few.
+
+        try:
+            df = client.map("shell", cmds, raise_on_error=True)
+        except vm0.MapError as e:
+            e.failures[["prompt", "status", "error"]]
+    """
+
+    def __init__(self, message: str, frame: Any = None, failures: Any = None) -> None:
+        super().__init__(message)
+        self.frame = frame
+        self.failures = failures
+
+
+class MapInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped ``client.map``: runs still going and those not started were cancelled.
+
+    ``frame`` holds one row per input: the finished runs as they ended, the rest
+    ``cancelled``. In a notebook the interrupted cell's error is ``sys.last_value``.
+    """
+
+    def __init__(self, message: str, frame: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.frame = frame
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class _ShortTraceback:

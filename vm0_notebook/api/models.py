@@ -68,6 +68,8 @@ class Agent(ApiModel):
     description: str | None = None
     config: dict[str, Any] | None = None
     current_version: AgentVersion | None = None
+    #: Whether the server found the agent's executable, where it says (None: not reported).
+    executable_found: bool | None = None
 
     @classmethod
     def _convert(cls, src: dict[str, Any]) -> dict[str, Any]:
@@ -364,6 +366,8 @@ class RunDetail(ApiModel):
     artifact_version: str | None = None
     volumes: dict[str, str] = field(default_factory=dict)
     agent_version: str | None = None
+    #: How the local server isolated it (``bubblewrap``, ``process``), where the detail says.
+    sandbox: str | None = None
     # the final text, where the server's detail carries it (the local server's does)
     output: str | None = field(default=None, repr=False, compare=False)
     # True when ``output`` is only the tail of a plain process's text (the events hold it all)
@@ -399,6 +403,8 @@ class ServerInfo:
     speaks_v1: bool
     version: str | None = None
     sandbox: str | None = None
+    #: Why no sandbox can run (a vm0-local whose ``sandbox`` is ``unavailable``), else None.
+    sandbox_problem: str | None = None
     # why it does not speak v1, or what it refused (a wrong key); None when all is well
     problem: str | None = None
 

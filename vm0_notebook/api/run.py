@@ -25,6 +25,7 @@ from ..contract import (
 from ._ops import Drain, Op, Request, Sleep, endpoint
 from .errors import InvalidRequestError, RunFailedError, WaitTimeoutError
 from .models import Event, RunDetail
+from .usage import usage_from_result
 
 if TYPE_CHECKING:  # pragma: no cover
     from datetime import datetime
@@ -70,6 +71,7 @@ class Run:
         artifact_version: str | None
         volumes: dict[str, str]
         agent_version: str | None
+        sandbox: str | None
 
     __hash__ = None  # type: ignore[assignment]  # mutable, compared by its detail
 
@@ -86,7 +88,10 @@ class Run:
         self._partial = detail.output_truncated  # ``output`` is only the detail's tail
         self._texts: list[str] = []  # the assistant texts of the stream being read
         self._rebuild = False  # the stream's result was a tail: ``output`` is ``_texts``
-        #: Token counts of the ``result`` event (``input_tokens``, ``output_tokens``), if seen.
+        #: What the agent's ``result`` event reported, once seen (None until then): a dict of
+        #: ``duration_ms``, ``num_turns``, ``input_tokens``, ``output_tokens``,
+        #: ``cache_read_input_tokens``, ``cache_creation_input_tokens``, ``total_cost_usd`` and
+        #: ``models`` (per model); see :func:`vm0_notebook.api.usage.usage_from_result`.
         self.usage: dict[str, Any] | None = None
 
     @classmethod
@@ -158,8 +163,7 @@ class Run:
                     self._set_output("\n".join(self._texts))
                 elif isinstance(text, str):
                     self._set_output(text)
-                if isinstance(payload.get("usage"), dict):
-                    self.usage = payload["usage"]
+                self.usage = usage_from_result(payload)
         elif event.event == "status" and event.status:
             self._change(status=event.status)
         elif event.event == "complete":

@@ -44,6 +44,22 @@ def _noop_publish(bundle: dict[str, str], display_id: str, update: bool) -> None
     """The publisher of ``--quiet`` runs: the view is kept but never drawn."""
 
 
+def _run_options(method: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of what a run is given, shared by ``%%vm0 run`` and ``%%vm0 map``."""
+    for option in reversed([  # as if written one above the other, top first
+        argument("--var", action="append", metavar="K=V", help="a variable for the run"
+                 " (repeatable)"),
+        argument("--secret", action="append", metavar="NAME", help="a secret, read from the"
+                 " environment variable NAME or asked for (repeatable)"),
+        argument("--volume", action="append", metavar="NAME[@VER]",
+                 help="mount a volume (repeatable)"),
+        argument("--artifact", metavar="NAME[@VER]", help="the artifact the run writes to"),
+        argument("--agent-version", metavar="VER", help="latest, v<N> or a version id"),
+    ]):
+        method = option(method)
+    return method
+
+
 @magics_class
 class VM0Magics(Magics, Configurable):
     """The ``%vm0`` line magic and ``%%vm0`` cell magic."""
@@ -60,6 +76,9 @@ class VM0Magics(Magics, Configurable):
         self.masker = SecretMasker()
         self.masker.add(os.environ.get("VM0_API_KEY"))
         self._client: Any = None
+        #: The server's sandbox as ``/health`` said (None until asked, or where it does not say).
+        self.server_sandbox: str | None = None
+        self._sandbox_checked = False
         self.shell.configurables.append(self)
 
     # -- connection ---------------------------------------------------------------------------
@@ -88,6 +107,21 @@ class VM0Magics(Magics, Configurable):
             self._client = client
         return self._client
 
+    def _check_sandbox(self, info: Any = None) -> None:
+        """Say once per kernel (and server) when its agents run unsandboxed; ``info``: what
+        ``client.server.info()`` already said, else it is asked."""
+        if self._sandbox_checked:
+            return
+        from .server import sandbox_note
+
+        if info is None:
+            info = self._connect(announce=True).server.info()
+        self._sandbox_checked = True
+        self.server_sandbox = info.sandbox
+        note = sandbox_note(info)
+        if note:
+            print(self.masker.mask(note))
+
     # -- the magic ----------------------------------------------------------------------------
 
     @no_var_expand
@@ -101,7 +135,7 @@ class VM0Magics(Magics, Configurable):
         command = _COMMANDS.get(name)
         if command is None:
             raise MagicError(f"unknown command {name!r}; the commands are: {', '.join(_COMMANDS)}")
-        if cell is not None and name != "run":
+        if cell is not None and name not in ("run", "map"):
             raise MagicError(f"%%vm0 {name} takes no cell body; use %vm0 {name} on one line")
         if "--raw" not in rest:
             rest = [fill(word, self.shell.user_ns) for word in rest]
@@ -133,16 +167,9 @@ class VM0Magics(Magics, Configurable):
         help='the prompt, in the one-line form %%vm0 run AGENT "..."',
     )
     @argument("-o", "--output", dest="out", metavar="VAR", help="also bind the Run to VAR")
-    @argument("--var", action="append", metavar="K=V", help="a variable for the run (repeatable)")
-    @argument(
-        "--secret", action="append", metavar="NAME",
-        help="a secret, read from the environment variable NAME or asked for (repeatable)",
-    )
-    @argument("--volume", action="append", metavar="NAME[@VER]", help="mount a volume (repeatable)")
-    @argument("--artifact", metavar="NAME[@VER]", help="the artifact the run writes to")
+    @_run_options
     @argument("--session", metavar="ID", help="continue this session")
     @argument("--checkpoint", metavar="ID", help="resume from this checkpoint")
-    @argument("--agent-version", metavar="VER", help="latest, v<N> or a version id")
     @argument("--timeout", type=float, metavar="S", help="stop following after S seconds")
     @argument("--no-wait", action="store_true", help="start the run and return at once")
     @argument("--quiet", action="store_true", help="no live output, only the result")
@@ -172,17 +199,12 @@ class VM0Magics(Magics, Configurable):
             raise MagicError("the prompt is empty: write it in the cell body below %%vm0 run")
         if args.timeout is not None and args.timeout <= 0:
             raise MagicError("--timeout must be a positive number of seconds")
-        from ..api.model_env import NO_MODEL_NOTE, with_model
-
-        # the built-in claude gets the kernel's model settings, or is skipped without any
-        request = with_model(self._run_request(args, agent, prompt))
+        request = self._with_model(self._run_request(args, agent, prompt))
         if request is None:
-            print(NO_MODEL_NOTE)
             if args.out:
                 self.shell.user_ns[args.out] = None
             return None
-        for value in (request.get("secrets") or {}).values():  # the model key among them
-            self.masker.add(value)
+        self._check_sandbox()
         run = self.client.runs.create(**request)
         if args.out:
             self.shell.user_ns[args.out] = run
@@ -193,6 +215,19 @@ class VM0Magics(Magics, Configurable):
             run, var=args.out, quiet=args.quiet, on_interrupt=args.on_interrupt,
             timeout=args.timeout,
         )
+
+    def _with_model(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        """``request`` with the kernel's model settings for the built-in claude agent (its key
+        masked from here on), or None, after printing how to configure one, when none is set."""
+        from ..api.model_env import NO_MODEL_NOTE, with_model
+
+        modelled = with_model(request)
+        if modelled is None:
+            print(NO_MODEL_NOTE)
+            return None
+        for value in (modelled.get("secrets") or {}).values():
+            self.masker.add(value)
+        return modelled
 
     def _run_request(self, args: Any, agent: str | None, prompt: str) -> dict[str, Any]:
         volumes = dict(parse_ref(ref, "--volume") for ref in args.volume or ())
@@ -282,6 +317,25 @@ class VM0Magics(Magics, Configurable):
         run = self.client.runs.cancel(args.run)
         print(f"{run.id} {run.status}")
 
+    @magic_arguments("%vm0 map")
+    @argument("agent", metavar="AGENT", help="the agent to run once per row")
+    @argument("--over", required=True, metavar="VAR",
+              help="a DataFrame (one run per row), list or Series (one per item) in the notebook")
+    @argument("--concurrency", type=int, default=8, metavar="N", help="runs at once (default 8)")
+    @argument("-o", "--output", dest="out", metavar="OUT", help="bind the results frame to OUT")
+    @argument("--strict", action="store_true", help="fail the cell if any run did not complete")
+    @_run_options
+    def _map(self, args: Any, cell: str | None) -> Any:
+        """Run AGENT once per row of VAR, the cell body as the prompt template.
+
+        {column} in the body is filled from each row ({} or {item} for a list or Series).
+        Shows progress and, at the end, the results (with -o OUT, a compact table and the
+        whole frame in OUT). A failed run is a row; --strict fails the cell for it.
+        """
+        from .map_cell import run_map
+
+        return run_map(self, args, cell)
+
     # -- listings -----------------------------------------------------------------------------
 
     @magic_arguments("vm0 runs")
@@ -322,8 +376,14 @@ class VM0Magics(Magics, Configurable):
 
     @magic_arguments("vm0 agents")
     def _agents(self, args: Any, cell: str | None) -> Any:
-        """The agents, as a DataFrame."""
-        return self.client.agents.list().to_pandas()
+        """The agents, as a DataFrame: name, framework, and for claude-code whether its
+        executable was found."""
+        import pandas as pd
+
+        from .agents import agent_rows
+
+        columns = ["name", "framework", "executable", "found", "description", "version", "id"]
+        return pd.DataFrame(agent_rows(self.client), columns=columns)
 
     @magic_arguments("vm0 volumes")
     def _volumes(self, args: Any, cell: str | None) -> Any:
@@ -444,6 +504,7 @@ class VM0Magics(Magics, Configurable):
             print(f"local server stopped (it was at {info['url'] if info else '?'})")
             if info and self._client is not None and self._client.api_url == info["url"]:
                 self._client = None  # the next command connects (and starts one) again
+                self._sandbox_checked = False
             return
         info = daemon.server_status()
         if info is None:
@@ -462,7 +523,9 @@ class VM0Magics(Magics, Configurable):
         client = self._connect(announce=False)  # said here, not twice
         print(f"connected to: {describe_connection(client)}")
         # what the server says about itself, or that it does not speak the API at all
-        print(f"server: {self.masker.mask(str(client.server.info()))}")
+        info = client.server.info()
+        print(f"server: {self.masker.mask(str(info))}")
+        self._check_sandbox(info)
         print(f"API key: {client.masked_key}")
         print(f"secrets masked in output: {len(self.masker)} value(s)")
         for name in ("tail_lines", "max_updates_per_second"):
@@ -472,14 +535,17 @@ class VM0Magics(Magics, Configurable):
 
     def register_formatters(self) -> None:
         """Mask secrets in the Run's own rich display (the cell value of ``%%vm0 run``)."""
+        from .. import cards
+
         formatters = self.shell.display_formatter.formatters
         masker = self.masker
 
+        # the server's sandbox too: a run whose detail does not say its own still shows it
         def html(run: Any) -> str:
-            return masker.mask(run._repr_html_())
+            return masker.mask(cards.run_html(run, sandbox=self.server_sandbox))
 
         def pretty(run: Any, printer: Any, cycle: bool) -> None:
-            printer.text(masker.mask(str(run)))
+            printer.text(masker.mask(cards.run_text(run, sandbox=self.server_sandbox)))
 
         formatters["text/html"].for_type_by_name(*_RUN_CLASS, html)
         formatters["text/plain"].for_type_by_name(*_RUN_CLASS, pretty)
@@ -510,13 +576,10 @@ def _size(size: int) -> str:
 
 def describe_connection(client: Any) -> str:
     """``the local server at http://127.0.0.1:PORT`` or the server's URL; never the key."""
-    from urllib.parse import urlsplit
+    from .server import is_local
 
     url = client.api_url
-    # with neither variable set, the client found (or started) the embedded server
-    local = not (os.environ.get("VM0_API_URL") or os.environ.get("VM0_API_KEY"))
-    local = local or urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1")
-    return f"the local server at {url}" if local else url
+    return f"the local server at {url}" if is_local(client) else url
 
 
 # subcommand -> its method, in the order %vm0? lists them
@@ -524,6 +587,7 @@ _COMMANDS: dict[str, Callable[..., Any]] = {
     "run": VM0Magics._run,
     "attach": VM0Magics._attach,
     "cancel": VM0Magics._cancel,
+    "map": VM0Magics._map,
     "runs": VM0Magics._runs,
     "logs": VM0Magics._logs,
     "metrics": VM0Magics._metrics,

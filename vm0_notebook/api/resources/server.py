@@ -38,7 +38,13 @@ class Server(Resource):
         return ServerInfo(
             url=url, speaks_v1=speaks, version=_text(health.get("version")),
             sandbox=_text(health.get("sandbox")), problem=problem,
+            sandbox_problem=_problem(health.get("sandbox_problem")),
         )
+
+
+def _problem(value: Any) -> str | None:
+    # a sentence saying what to do: longer than the other fields, still bounded
+    return (value.strip()[:500] or None) if isinstance(value, str) else None
 
 
 def _text(value: Any) -> str | None:

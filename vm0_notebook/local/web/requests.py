@@ -62,22 +62,29 @@ def canonical_query(query_string: bytes) -> bytes:
 
 # Room for a 1 MiB prompt with plenty of variables; bulk data goes through storage uploads.
 MAX_JSON_BODY = 8 * 1024 * 1024
+# SQLite's INTEGER: a larger Python int raises OverflowError at the query.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 async def json_body(request: Request) -> dict[str, Any]:
-    """The request's JSON object, or a 400 that says what is wrong with it."""
+    """The request's JSON object, or a 400 that says what is wrong with it.
+
+    The body is counted while it streams in: one over :data:`MAX_JSON_BODY` is refused as soon
+    as it passes the limit, never held whole in memory.
+    """
+    too_large = invalid(f"Request body is too large (over {MAX_JSON_BODY // 2**20} MiB)")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_JSON_BODY:
-        raise invalid(f"Request body is too large (over {MAX_JSON_BODY // 2**20} MiB)")
-    raw = await request.body()
-    if len(raw) > MAX_JSON_BODY:
-        raise invalid(f"Request body is too large (over {MAX_JSON_BODY // 2**20} MiB)")
+        raise too_large
+    raw = await read_at_most(request, MAX_JSON_BODY, too_large)
     if not raw:
         return {}
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise invalid("Request body is not valid JSON") from None
+    except RecursionError:
+        raise invalid("Request body is nested too deeply") from None
     if not isinstance(body, dict):
         raise invalid("Request body must be a JSON object")
     body = dict(canonical_names(body.items(), BODY_NAMES))
@@ -85,7 +92,20 @@ async def json_body(request: Request) -> dict[str, Any]:
         json.dumps(body, ensure_ascii=False).encode()
     except UnicodeEncodeError:
         raise invalid("Request body contains an unpaired surrogate (\\ud800-\\udfff)") from None
+    except RecursionError:
+        raise invalid("Request body is nested too deeply") from None
     return body
+
+
+async def read_at_most(request: Request, limit: int, error: Exception) -> bytes:
+    """The whole body, or ``error`` raised as soon as more than ``limit`` bytes have come."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise error
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 _KIND_NAMES = {"str": "a string", "dict": "an object", "list": "an array", "int": "an integer",
@@ -137,10 +157,7 @@ def page_args(
     if raw is None or raw == "":
         limit = default
     else:
-        try:
-            limit = int(raw)
-        except ValueError:
-            limit = 0
+        limit = sequence_number(raw) or 0
         if not 1 <= limit <= 100:
             raise invalid("'limit' must be an integer between 1 and 100", "limit")
     cursor = request.query_params.get("cursor")
@@ -148,12 +165,27 @@ def page_args(
         return limit, None
     try:
         position = json.loads(base64.urlsafe_b64decode(cursor.encode() + b"=="))
-        if not isinstance(position, list) or not all(isinstance(p, str | int) for p in position):
+        if not isinstance(position, list) or not all(map(_cursor_part, position)):
             raise ValueError
         if shape is not None and (
             len(position) != len(shape) or not all(map(isinstance, position, shape))
         ):
             raise ValueError
-    except (ValueError, binascii.Error):
+    except (ValueError, binascii.Error, RecursionError):
         raise invalid("Invalid 'cursor'", "cursor") from None
     return limit, tuple(position)
+
+
+def _cursor_part(value: Any) -> bool:
+    """A string, or an integer SQLite can hold (64-bit signed)."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, str) or (isinstance(value, int) and INT64_MIN <= value <= INT64_MAX)
+
+
+def sequence_number(value: str) -> int | None:
+    """A non-negative decimal integer (ASCII digits only) SQLite can hold, else None."""
+    # 19 digits hold every int64; longer text is refused before int() (which refuses 4300+).
+    if not (value.isascii() and value.isdigit()) or len(value) > 19 or int(value) > INT64_MAX:
+        return None
+    return int(value)

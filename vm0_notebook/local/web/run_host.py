@@ -13,8 +13,10 @@ agent's environment (and the runner's masker). They are never written anywhere.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import os
 import shlex
 import shutil
 import sys
@@ -46,6 +48,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PYTHON = "{python}"
+# The most a session's working folder may hold when a run ends (it is saved as a checkpoint).
+CHECKPOINT_LIMIT_BYTES = 8 * 1024**3
 BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
 DEFAULT_TIMEOUT_S = 600.0
 
@@ -55,10 +59,12 @@ class Host:
 
     def __init__(
         self, runs: RunStore, records: Records, storage: Storage, broker: Broker,
-        agents: AgentStore, data_dir: Path,
+        agents: AgentStore, data_dir: Path, token: str | None = None,
     ) -> None:
         self.runs, self.records, self.storage, self.broker = runs, records, storage, broker
         self.agents = agents
+        # The server's own token: masked in every run's output like the run's secrets.
+        self._token = token
         self.sessions_dir = data_dir / "sessions"
         self.secrets: dict[str, dict[str, str]] = {}
         self._results: dict[str, tuple[str, bool]] = {}  # run -> (result text, truncated)
@@ -118,7 +124,7 @@ class Host:
             prompt=run["prompt"],
             workdir=workdir,
             env=env,
-            secrets=tuple(secrets.values()),
+            secrets=(*secrets.values(), *([self._token] if self._token else [])),
             timeout_s=float(config.get("timeout_s") or DEFAULT_TIMEOUT_S),
             memory_bytes=parse_memory(resources.get("memory")),
             cpu=resources.get("cpu"),
@@ -158,10 +164,17 @@ class Host:
         checkpoint_id = artifact_version = None
         if run_id in self._prepared:
             config = self._frameworks.get(run_id)
-            if config is not None:
+            if config is not None:  # before the size check: it may leave the CLI's state lighter
                 await self._framework_finish(run, config)
-            artifact_version = await self._save_artifact(run)
-            checkpoint_id = await self._save_checkpoint(run)
+            folder = self.workdir(run["session_id"])
+            too_big = await asyncio.to_thread(_over_limit, folder, checkpoint_limit())
+            if too_big:
+                self.log(run_id, "system", "error", too_big)
+                status = "failed" if status == "completed" else status
+                error = error or too_big
+            else:
+                artifact_version = await self._save_artifact(run)
+                checkpoint_id = await self._save_checkpoint(run)
         self.records.flush()
         output, truncated = self._results.get(run_id, (None, False))
         self.runs.mark_finished(run_id, status, error, output, exit_code, checkpoint_id,
@@ -290,6 +303,38 @@ class Host:
 def _shown(argv: tuple[str, ...], limit: int = 80) -> list[str]:
     """``argv`` for a log line: long arguments (instructions) cut short."""
     return [arg if len(arg) <= limit else arg[: limit - 1] + "…" for arg in argv]
+
+
+def checkpoint_limit() -> int:
+    """The most a working folder may hold to be saved: ``$VM0_LOCAL_CHECKPOINT_LIMIT`` bytes,
+    else :data:`CHECKPOINT_LIMIT_BYTES`."""
+    value = os.environ.get("VM0_LOCAL_CHECKPOINT_LIMIT", "").strip()
+    return int(value) if value.isdigit() else CHECKPOINT_LIMIT_BYTES
+
+
+def _over_limit(folder: Path, limit: int) -> str | None:
+    """Why ``folder`` is too big to save, or None. Files count at their apparent size: a
+    sparse file takes no disk but would become a blob of that size."""
+    total = 0
+    for root, dirs, files in os.walk(folder):
+        if root == str(folder):
+            dirs[:] = [d for d in dirs if d != "volumes"]  # not saved: they are the volumes'
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_size
+        if total > limit:
+            return (f"The working folder holds over {_size(limit)}, the checkpoint limit: no "
+                    "checkpoint or artifact version was saved. Delete what is not needed "
+                    "(the next run of this session sees the folder as it is) and run again.")
+    return None
+
+
+def _size(count: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if count < 1024:
+            return f"{count:g} {unit}"
+        count /= 1024  # type: ignore[assignment]
+    return f"{count:g} TiB"
 
 
 def _remove(path: Path) -> None:

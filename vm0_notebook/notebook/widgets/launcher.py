@@ -101,7 +101,10 @@ class RunLauncher(Panel):
     def reload(self) -> None:
         """Fetch the agents, volumes and artifacts again (keeping what is chosen, if it still
         exists)."""
-        agents = sorted(a.name for a in self.client.agents.list())
+        from ..agents import agent_label, agent_rows
+
+        # labelled with the framework, and a claude-code agent whose executable is missing
+        agents = [(agent_label(row), row["name"]) for row in agent_rows(self.client)]
         set_options(self.agent, agents)
         chosen = set(self.volumes.value)
         self.volumes.options = sorted(v.name for v in self.client.volumes.list())

@@ -20,6 +20,7 @@ from vm0_notebook.contract import FINAL_STATUSES, now_iso
 from vm0_notebook.local.errors import invalid
 from vm0_notebook.local.store.records import compact
 from vm0_notebook.local.web.broker import Frame, end_frames, status_frame
+from vm0_notebook.local.web.requests import sequence_number
 from vm0_notebook.local.web.state import local_server
 
 if TYPE_CHECKING:
@@ -42,13 +43,10 @@ def _last_event_id(request: Request) -> int:
         name, value = "Last-Event-ID", request.headers.get("last-event-id")
     if value in (None, ""):
         return 0
-    try:
-        number = int(value)
-    except ValueError:
-        number = -1
-    if number < 0:
-        raise invalid(f"'{name}' must be a non-negative integer (an output sequence)",
-                      "last_event_id")
+    number = sequence_number(value)
+    if number is None:
+        raise invalid(f"'{name}' must be a non-negative integer below 2^63 (an output "
+                      "sequence)", "last_event_id")
     return number
 
 

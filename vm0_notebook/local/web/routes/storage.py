@@ -25,20 +25,11 @@ from vm0_notebook.local.store.blobs import SHA_RE
 from vm0_notebook.local.store.content import check_path, check_tree
 from vm0_notebook.local.store.signing import DEFAULT_TTL_S, iso
 from vm0_notebook.local.store.storages import storage_json, version_json
-from vm0_notebook.local.web.requests import field, json_body, page_args
+from vm0_notebook.local.web.requests import INT64_MAX, field, json_body, page_args
 from vm0_notebook.local.web.responses import no_content, ok, page
 from vm0_notebook.local.web.state import local_server
 
 Handler = Callable[[Request, str], Awaitable[Response]]
-
-
-def _keyset(cursor: tuple[Any, ...] | None, *kinds: type) -> tuple[Any, ...] | None:
-    """The cursor's position checked against the shape this list writes."""
-    if cursor is None:
-        return None
-    if len(cursor) != len(kinds) or not all(map(isinstance, cursor, kinds)):
-        raise invalid("Invalid 'cursor'", "cursor")
-    return cursor
 
 
 def _upload_entries(files: list[Any]) -> list[tuple[str, int, str | None]]:
@@ -49,8 +40,9 @@ def _upload_entries(files: list[Any]) -> list[tuple[str, int, str | None]]:
             raise invalid(f"'files[{i}]' must be an object with 'path' and 'size'", f"files[{i}]")
         path = check_path(item.get("path"), f"files[{i}].path")
         size = item.get("size")
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise invalid(f"'files[{i}].size' must be a non-negative integer", f"files[{i}].size")
+        if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= INT64_MAX:
+            raise invalid(f"'files[{i}].size' must be a non-negative integer below 2^63",
+                          f"files[{i}].size")
         digest = item.get("hash")
         if digest is not None:
             if not isinstance(digest, str) or not SHA_RE.match(digest.lower()):
@@ -75,12 +67,11 @@ async def create(request: Request, kind: str) -> Response:
 
 async def index(request: Request, kind: str) -> Response:
     """``GET /v1/{kind}s``: the storages, newest first, paged, optionally by ``name``."""
-    limit, cursor = page_args(request)
+    limit, cursor = page_args(request, shape=(str, str))
     if name := request.query_params.get("name"):
         check_name(name)
-    position = _keyset(cursor, str, str)
     rows = local_server(request).storage.list(
-        kind, name=name or None, after=(position[0], position[1]) if position else None,
+        kind, name=name or None, after=(cursor[0], cursor[1]) if cursor else None,
         limit=limit + 1,
     )
     return ok(page(rows, limit, storage_json, lambda r: (r["created_at"], r["id"])))
@@ -103,11 +94,10 @@ async def delete(request: Request, kind: str) -> Response:
 
 async def versions(request: Request, kind: str) -> Response:
     """``GET /v1/{kind}s/{key}/versions``: its versions, newest first, paged."""
-    limit, cursor = page_args(request)
+    limit, cursor = page_args(request, shape=(int,))
     storage = local_server(request).storage
     sid = storage.find(kind, request.path_params["key"])["id"]
-    position = _keyset(cursor, int)
-    rows = storage.versions(sid, after=position[0] if position else None, limit=limit + 1)
+    rows = storage.versions(sid, after=cursor[0] if cursor else None, limit=limit + 1)
     return ok(page(rows, limit, lambda r: version_json(r, kind), lambda r: (r["number"],)))
 
 
