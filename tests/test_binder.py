@@ -14,8 +14,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -44,9 +46,14 @@ def _start_env(base: dict[str, str]) -> dict[str, str]:
 
 
 def test_the_quickstart_runs_where_binder_installed_the_package(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
-    venv = tmp_path / "venv"
+    # outside pytest's private tmp folder: as root, process mode runs each agent as a uid of
+    # its own, which must be able to read the environment's Python, as on Binder
+    home = Path(tempfile.mkdtemp(prefix="vm0-binder-"))
+    home.chmod(0o755)
+    request.addfinalizer(lambda: shutil.rmtree(home, ignore_errors=True))
+    venv = home / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     pip = _pip_env(venv)
     build = subprocess.run(["/bin/bash", str(ROOT / "binder" / "postBuild")], cwd=ROOT, env=pip,
