@@ -1,5 +1,6 @@
 # Two commands do all set-up on a fresh machine:
-#   make demo   - the demo notebook executed end to end against the embedded local server
+#   make demo   - the three notebooks executed end to end against a fresh embedded local server,
+#                 their HTML copies written to build/notebooks/
 #   make test   - lint and the whole test suite
 # Each creates .venv (from pyproject.toml) the first time.
 
@@ -60,7 +61,7 @@ claude-code:
 	fi
 
 demo: $(STAMP) sandbox-deps
-	$(PY) notebooks/execute.py notebooks/demo.ipynb
+	$(PY) notebooks/execute.py --out build/notebooks
 
 lint: $(STAMP)
 	$(PY) -m ruff check vm0_notebook tests benchmarks notebooks

@@ -26,6 +26,7 @@ from .api.errors import __all__ as _ERRORS  # stdlib only: cheap
 if TYPE_CHECKING:  # pragma: no cover
     from .api.client import AsyncClient, Client
     from .api.errors import *  # noqa: F403
+    from .api.model_env import NO_MODEL_NOTE, model_configured, model_options
     from .api.run import Run
     from .plots import compare_metrics, plot_runs
 
@@ -36,10 +37,16 @@ _LAZY = {
     "Run": ".api.run",
     "plot_runs": ".plots",
     "compare_metrics": ".plots",
+    "model_configured": ".api.model_env",
+    "model_options": ".api.model_env",
+    "NO_MODEL_NOTE": ".api.model_env",
     **dict.fromkeys(_ERRORS, ".api.errors"),
 }
 
-__all__ = ["AsyncClient", "Client", "Run", "__version__", "compare_metrics", "plot_runs", *_ERRORS]
+__all__ = [
+    "NO_MODEL_NOTE", "AsyncClient", "Client", "Run", "__version__", "compare_metrics",
+    "model_configured", "model_options", "plot_runs", *_ERRORS,
+]
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

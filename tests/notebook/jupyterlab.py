@@ -1,7 +1,7 @@
 """A real JupyterLab server for the browser tests, in its own temporary home.
 
     lab = start_lab(root_dir, env={"VM0_API_URL": ..., "VM0_API_KEY": ...})
-    lab.url_of("demo.ipynb")       # open it in a browser
+    lab.url_of("01-quickstart.ipynb")       # open it in a browser
     lab.stop()
 
 Its config, settings, workspaces, runtime and IPython folders are all under ``root_dir``'s

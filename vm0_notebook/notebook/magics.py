@@ -199,7 +199,11 @@ class VM0Magics(Magics, Configurable):
             raise MagicError("the prompt is empty: write it in the cell body below %%vm0 run")
         if args.timeout is not None and args.timeout <= 0:
             raise MagicError("--timeout must be a positive number of seconds")
-        request = self._run_request(args, agent, prompt)
+        request = self._with_model(self._run_request(args, agent, prompt))
+        if request is None:
+            if args.out:
+                self.shell.user_ns[args.out] = None
+            return None
         self._check_sandbox()
         run = self.client.runs.create(**request)
         if args.out:
@@ -211,6 +215,19 @@ class VM0Magics(Magics, Configurable):
             run, var=args.out, quiet=args.quiet, on_interrupt=args.on_interrupt,
             timeout=args.timeout,
         )
+
+    def _with_model(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        """``request`` with the kernel's model settings for the built-in claude agent (its key
+        masked from here on), or None, after printing how to configure one, when none is set."""
+        from ..api.model_env import NO_MODEL_NOTE, with_model
+
+        modelled = with_model(request)
+        if modelled is None:
+            print(NO_MODEL_NOTE)
+            return None
+        for value in (modelled.get("secrets") or {}).values():
+            self.masker.add(value)
+        return modelled
 
     def _run_request(self, args: Any, agent: str | None, prompt: str) -> dict[str, Any]:
         volumes = dict(parse_ref(ref, "--volume") for ref in args.volume or ())
@@ -591,6 +608,9 @@ VM0Magics.vm0.__doc__ = (
     "    %%vm0 run AGENT [options]\n    <prompt, with {python expression} filled in>\n\n"
     "Display options: %config VM0Magics.tail_lines = 100, "
     "%config VM0Magics.max_updates_per_second = 10.\n\n"
+    "The built-in claude agent gets the kernel's model settings: ANTHROPIC_API_KEY and "
+    "ANTHROPIC_AUTH_TOKEN as secrets, ANTHROPIC_BASE_URL and ANTHROPIC_MODEL as variables; "
+    "with none set, %%vm0 run claude says how to set one and skips the run.\n\n"
     + "\n".join(command.__doc__ or "" for command in _COMMANDS.values())
 )
 

@@ -30,7 +30,11 @@ def run_map(magics: Any, args: Any, cell: str | None) -> Any:
     if args.over not in namespace:
         raise MagicError(f"--over {args.over}: there is no variable {args.over!r} in the notebook")
     args.session = args.checkpoint = None  # a map starts each run afresh
-    options = magics._run_request(args, args.agent, template)
+    options = magics._with_model(magics._run_request(args, args.agent, template))
+    if options is None:  # claude without a model: the note is printed
+        if args.out:
+            namespace[args.out] = None
+        return None
     agent = options.pop("agent")
     options.pop("prompt")
 
