@@ -1,13 +1,16 @@
 """The widgets in JupyterLab, in headless Chromium: what a user sees and clicks.
 
 One JupyterLab server for the module, its kernels connected to the session's local server
-through VM0_API_URL / VM0_API_KEY. Screenshots are left in the test's temporary folder.
+through VM0_API_URL / VM0_API_KEY. Screenshots are left in the test's temporary folder
+(``--basetemp DIR`` puts them where you can look at them).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +32,7 @@ pytestmark = [
 # the longest a step waits for the page (a hang guard, not a timing)
 WAIT_MS = 45_000
 NOTEBOOK = "widgets.ipynb"
+CELL = ".jp-Notebook .jp-CodeCell"
 CELLS = ["%load_ext vm0_notebook", "%vm0 launcher", "%vm0 browser"]
 
 
@@ -38,17 +42,7 @@ def lab(local_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     home = tmp_path_factory.mktemp("lab")
     root = home / "notebooks"
     root.mkdir()
-    notebook = {
-        "cells": [
-            {"cell_type": "code", "source": src, "metadata": {}, "outputs": [],
-             "execution_count": None}
-            for src in CELLS
-        ],
-        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                    "language": "python"}},
-        "nbformat": 4, "nbformat_minor": 5,
-    }
-    (root / NOTEBOOK).write_text(json.dumps(notebook))
+    _write_notebook(root / NOTEBOOK, CELLS)
     server = start_lab(root, env={
         "VM0_API_URL": local_server.url,
         "VM0_API_KEY": local_server.token,
@@ -57,6 +51,15 @@ def lab(local_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     })
     yield server
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _screenshot_on_failure(request: Any, tmp_path: Path) -> Iterator[None]:
+    """A failed test leaves a screenshot of the whole page in its folder."""
+    yield
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed and "page" in request.fixturenames:
+        request.getfixturevalue("page").screenshot(path=str(tmp_path / "failure.png"))
 
 
 @pytest.fixture(scope="module")
@@ -71,12 +74,49 @@ def page(lab: Lab) -> Iterator[Any]:
         browser.close()
 
 
+def _write_notebook(path: Path, cells: list[str]) -> None:
+    notebook = {
+        "cells": [
+            {"cell_type": "code", "source": src, "metadata": {}, "outputs": [],
+             "execution_count": None}
+            for src in cells
+        ],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                    "language": "python"}},
+        "nbformat": 4, "nbformat_minor": 5,
+    }
+    path.write_text(json.dumps(notebook))
+
+
+def _open(page: Any, lab: Lab, cells: list[str]) -> str:
+    """Write a new notebook of ``cells``, open it and wait for an idle kernel; its name."""
+    from playwright.sync_api import expect
+
+    name = f"nb-{uuid.uuid4().hex[:8]}.ipynb"
+    _write_notebook(lab.root_dir / name, cells)
+    page.goto(lab.url_of(name, workspace=name.removesuffix(".ipynb")))
+    page.locator(CELL).nth(len(cells) - 1).wait_for()
+    expect(page.locator(".jp-StatusBar-Widget", has_text="Idle").first).to_be_visible()
+    return name
+
+
+def _start_cell(page: Any, index: int) -> Any:
+    """Select cell ``index`` and press Shift+Enter, without waiting for it to finish."""
+    from playwright.sync_api import expect
+
+    cell = page.locator(CELL).nth(index)
+    cell.locator(".jp-InputArea-editor").click()
+    expect(cell).to_have_class(re.compile(r"\bjp-mod-selected\b"))
+    page.keyboard.press("Shift+Enter")
+    return cell
+
+
 def _run_cell(page: Any, index: int) -> Any:
     """Select cell ``index`` and run it with Shift+Enter, as a user would; the cell, once
     it has run (its prompt shows an execution count)."""
     from playwright.sync_api import expect
 
-    cell = page.locator(".jp-Notebook .jp-CodeCell").nth(index)
+    cell = page.locator(CELL).nth(index)
     cell.locator(".jp-InputArea-editor").click()
     expect(cell).to_have_class(re.compile(r"\bjp-mod-selected\b"))
     page.keyboard.press("Shift+Enter")
@@ -90,7 +130,7 @@ def test_launch_a_run_watch_it_stream_then_find_it_in_the_browser(
     from playwright.sync_api import expect
 
     page.goto(lab.url_of(NOTEBOOK))
-    page.locator(".jp-Notebook .jp-CodeCell").nth(2).wait_for()
+    page.locator(CELL).nth(2).wait_for()
     expect(page.locator(".jp-StatusBar-Widget", has_text="Idle").first).to_be_visible()
     _run_cell(page, 0)
     launcher = _run_cell(page, 1).locator(".vm0-launcher")
@@ -128,3 +168,117 @@ def test_launch_a_run_watch_it_stream_then_find_it_in_the_browser(
     saved_text = saved.read_text()
     assert "application/vnd.jupyter.widget-view+json" in saved_text  # the saved outputs
     assert local_server.token not in saved_text
+
+
+# -- the live view ----------------------------------------------------------------------------
+
+# a pause after step 30 leaves the test time to look while the run is still going
+SIXTY_STEPS = (
+    "%%vm0 run shell\n"
+    "for i in $(seq 60); do echo step $i; [ $i = 30 ] && sleep 3; sleep 0.02; done"
+)
+
+# Where the newest line of a live view's tail box is, against the box: is it in view?
+_NEWEST_IN_VIEW = r"""view => {
+  const box = view.querySelector(".vm0-live-tail");
+  const pre = box.querySelector("pre");
+  const node = pre.lastChild, text = node.textContent, range = document.createRange();
+  const end = text.replace(/\s+$/, "").length, start = text.lastIndexOf("\n", end - 1) + 1;
+  range.setStart(node, start);
+  range.setEnd(node, end);
+  const line = range.getBoundingClientRect(), frame = box.getBoundingClientRect();
+  return {last: text.slice(start, end), maxHeight: getComputedStyle(box).maxHeight,
+          inView: line.bottom <= frame.bottom + 1 && line.top >= frame.top - 1,
+          scrollable: box.scrollHeight > box.clientHeight};
+}"""
+
+
+def _step(view: Any) -> int:
+    """The number of the newest ``step N`` line in the live view's tail."""
+    text = view.locator(".vm0-live-tail").inner_text()
+    return max(int(n) for n in re.findall(r"step (\d+)", text))
+
+
+def test_live_view_keeps_the_newest_line_in_view_during_and_after_a_run(
+    lab: Lab, page: Any, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    _open(page, lab, ["%load_ext vm0_notebook", SIXTY_STEPS])
+    _run_cell(page, 0)
+    cell = _start_cell(page, 1)
+    view = cell.locator(".vm0-live")
+    # from the first redraw: how to follow the run again, also from a restarted kernel
+    expect(view).to_contain_text("%vm0 attach run_")
+    expect(view.locator(".vm0-live-tail")).to_contain_text("step 30")
+    during = view.evaluate(_NEWEST_IN_VIEW)
+    view.screenshot(path=str(tmp_path / "live-during.png"))
+    assert during["scrollable"] and during["inView"], during
+    expect(view.locator(".vm0-live-header")).to_contain_text("completed")
+    after = view.evaluate(_NEWEST_IN_VIEW)
+    assert after["last"] == "step 60" and after["inView"], after
+    # the closing line is below the box, not hidden inside it
+    closing = view.locator(".vm0-live-closing")
+    expect(closing).to_contain_text("done")
+    expect(closing).to_be_in_viewport()
+    assert view.locator(".vm0-live-tail .vm0-live-closing").count() == 0
+    assert "%vm0 attach" not in view.inner_text()  # finished: nothing to reattach to
+    view.screenshot(path=str(tmp_path / "live-after.png"))
+
+
+def test_live_view_stays_where_the_user_scrolled(lab: Lab, page: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    _open(page, lab, ["%load_ext vm0_notebook", SIXTY_STEPS])
+    _run_cell(page, 0)
+    view = _start_cell(page, 1).locator(".vm0-live")
+    box = view.locator(".vm0-live-tail")
+    expect(box).to_contain_text("step 30")
+    box.hover()
+    page.mouse.wheel(0, -5000)  # the user scrolls the box up to its first line
+    expect(box).to_have_js_property("vm0Stuck", False)
+    box.evaluate("box => { box.vm0Mark = 'kept'; }")  # survives only if redraws update in place
+    seen = _step(view)
+    expect(view.locator(".vm0-live-header")).to_contain_text("completed")
+    assert _step(view) == 60 > seen  # lines kept coming while the user looked up
+    state = box.evaluate(
+        "box => ({mark: box.vm0Mark, fromTop: box.scrollHeight - box.clientHeight + box.scrollTop,"
+        " first: box.getBoundingClientRect().top})"
+    )
+    assert state["mark"] == "kept", state  # the same element, updated in place
+    assert state["fromTop"] < 5, state  # still at the top, where the user left it
+    first_line = page.evaluate(
+        """box => { const r = document.createRange(); const pre = box.querySelector("pre");
+        r.setStart(pre.firstChild, 0); r.setEnd(pre.firstChild, 6);
+        return r.getBoundingClientRect().top - box.getBoundingClientRect().top; }""",
+        box.element_handle(),
+    )
+    assert -4 <= first_line < 16  # the first line is the one on screen (one line is 16 px)
+    view.screenshot(path=str(tmp_path / "live-scrolled-up.png"))
+
+
+def test_saved_output_of_a_restarted_kernel_says_how_to_reattach(
+    lab: Lab, page: Any, client: Any, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    name = _open(page, lab, [
+        "%load_ext vm0_notebook\nimport os\nprint(os.getpid())",
+        "%%vm0 run shell\necho waiting for a restart; sleep 60",
+    ])
+    pid = int(_run_cell(page, 0).locator(".jp-OutputArea-output").inner_text())
+    view = _start_cell(page, 1).locator(".vm0-live")
+    expect(view).to_contain_text("waiting for a restart")
+    run_id = view.locator("code").first.inner_text()
+    os.kill(pid, signal.SIGKILL)  # the kernel dies mid-cell; JupyterLab starts a new one
+    expect(page.locator(".jp-StatusBar-Widget", has_text="Idle").first).to_be_visible()
+    page.keyboard.press("Control+s")
+    expect(page.locator(".jp-mod-dirty")).to_have_count(0)
+    saved = json.loads((lab.root_dir / name).read_text())
+    outputs = saved["cells"][1]["outputs"]
+    for mime in ("text/plain", "text/html"):
+        shown = "".join("".join(o.get("data", {}).get(mime, "")) for o in outputs)
+        assert f"%vm0 attach {run_id}" in shown, mime
+    view.screenshot(path=str(tmp_path / "live-restarted.png"))
+    assert client.runs.get(run_id).status == "running"  # the run outlived the kernel
+    client.runs.cancel(run_id)

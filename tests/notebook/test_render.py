@@ -62,7 +62,7 @@ def test_long_tool_result_is_an_excerpt() -> None:
 
 def test_failed_result_says_why() -> None:
     event = {"type": "result", "subtype": "error", "is_error": True, "result": "out of turns"}
-    assert render_event(event) == [Line("✗ failed: out of turns", "error")]
+    assert render_event(event) == [Line("✗ failed: out of turns", "failed")]
 
 
 def test_a_failure_is_said_once_by_its_last_line() -> None:
@@ -71,7 +71,7 @@ def test_a_failure_is_said_once_by_its_last_line() -> None:
         "type": "result", "subtype": "error", "is_error": True, "duration_ms": 100,
         "num_turns": 0, "result": trace}}, 3)
     render = RunRenderer()
-    assert render(result) == [Line("✗ failed · 0.1 s: ZeroDivisionError: x", "error")]
+    assert render(result) == [Line("✗ failed · 0.1 s: ZeroDivisionError: x", "failed")]
     # the server's error event repeats it: not shown again; a different one is
     assert render(Event("error", {"message": trace})) == []
     assert render(Event("error", {"message": "sandbox died"})) == [

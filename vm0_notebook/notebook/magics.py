@@ -245,7 +245,7 @@ class VM0Magics(Magics, Configurable):
 
         options: dict[str, Any] = dict(
             tail_lines=self.tail_lines, max_updates_per_second=self.max_updates_per_second,
-            masker=self.masker, handle=var or "run",
+            masker=self.masker, handle=var,
         )
         if quiet:
             view = LiveView.for_run(run, publish=_noop_publish, **options)

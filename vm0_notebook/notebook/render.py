@@ -15,7 +15,9 @@ from __future__ import annotations
 import json
 from typing import Any, Literal, NamedTuple
 
-Kind = Literal["text", "tool", "ok", "error", "result", "info"]
+Kind = Literal["text", "tool", "ok", "error", "result", "failed", "stderr", "info"]
+#: The kinds of a run's closing line (its ``result``), shown below the scrolling tail.
+CLOSING_KINDS = frozenset({"result", "failed"})
 
 #: Longest line kept from one excerpt (tool inputs, tool results, unknown JSON).
 EXCERPT_CHARS = 160
@@ -164,7 +166,7 @@ def _result(event: dict[str, Any]) -> Line:
     text = head + (" · " + " · ".join(parts) if parts else "")
     if failed and isinstance(event.get("result"), str) and event["result"].strip():
         text += ": " + error_line(event["result"])
-    return Line(text, "error" if failed else "result")
+    return Line(text, "failed" if failed else "result")
 
 
 def _cut(text: str) -> str:

@@ -185,7 +185,7 @@ class RunLauncher(Panel):
 
         view = LiveView.for_run(
             run, tail_lines=self.tail_lines, max_updates_per_second=self.max_updates_per_second,
-            masker=self.masker, handle="launcher.run", publish=self._publish,
+            masker=self.masker, publish=self._publish,
         )
         try:
             outcome = follow(run, view)
