@@ -42,6 +42,7 @@ demo: $(STAMP) sandbox-deps
 
 lint: $(STAMP)
 	$(PY) -m ruff check vm0_notebook tests benchmarks notebooks
+	$(VENV)/bin/lint-imports
 
 test: $(STAMP) sandbox-deps browser-deps lint
 	$(PY) -m pytest -n 2 -q

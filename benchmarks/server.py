@@ -34,7 +34,7 @@ import httpx
 from _support import local_server, paired_ratio
 from httpx_sse import connect_sse
 
-ECHO = [sys.executable, "-m", "vm0_notebook.local.agents.echo"]
+ECHO = [sys.executable, "-m", "vm0_notebook.local.runtime.frameworks.echo"]
 
 
 # -- the server side (child process) ---------------------------------------------------------
@@ -45,8 +45,8 @@ def serve(data_dir: Path, token: str) -> None:
     from sse_starlette import EventSourceResponse
     from starlette.routing import Route
 
-    from vm0_notebook.local.app import create_app
-    from vm0_notebook.local.serving import listen, uvicorn_server
+    from vm0_notebook.local.web.app import create_app
+    from vm0_notebook.local.web.serving import listen, uvicorn_server
 
     async def minimal_sse(request):
         count = int(request.query_params["n"])

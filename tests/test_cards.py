@@ -105,3 +105,9 @@ def test_cards_import_nothing_heavy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_every_run_status_has_its_colour() -> None:
+    from vm0_notebook.contract import STATUSES
+
+    assert tuple(STATUS_COLORS) == STATUSES

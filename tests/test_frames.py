@@ -15,11 +15,11 @@ from vm0_notebook.api.models import (
     Agent,
     AgentVersion,
     Artifact,
-    Run,
     RunMetrics,
     StorageVersion,
     Volume,
 )
+from vm0_notebook.api.run import Run
 
 # the shared module_client fixture
 pytest_plugins = ["tests.frames_support"]

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 import vm0_notebook as vm0
 from vm0_notebook import frames, plots
-from vm0_notebook.api.models import Run
+from vm0_notebook.api.run import Run
 from vm0_notebook.cards import STATUS_COLORS
 
 # the shared module_client fixture

@@ -17,38 +17,32 @@ Importing this package is cheap: the client, pandas, matplotlib and the widgets 
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
+from ._lazy import lazy_exports
 from ._version import __version__
+from .api.errors import __all__ as _ERRORS  # stdlib only: cheap
 
 if TYPE_CHECKING:  # pragma: no cover
     from .api.client import AsyncClient, Client
     from .api.errors import *  # noqa: F403
-    from .api.models import Run
+    from .api.run import Run
     from .plots import compare_metrics, plot_runs
 
 # name -> module that defines it; resolved on first attribute access (PEP 562).
 _LAZY = {
     "Client": ".api.client",
     "AsyncClient": ".api.client",
-    "Run": ".api.models",
+    "Run": ".api.run",
     "plot_runs": ".plots",
     "compare_metrics": ".plots",
+    **dict.fromkeys(_ERRORS, ".api.errors"),
 }
-_ERRORS_MODULE = ".api.errors"
 
-__all__ = ["AsyncClient", "Client", "Run", "__version__", "compare_metrics", "plot_runs"]
+__all__ = ["AsyncClient", "Client", "Run", "__version__", "compare_metrics", "plot_runs", *_ERRORS]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        errors = importlib.import_module(_ERRORS_MODULE, __name__)
-        if name in getattr(errors, "__all__", ()):
-            return getattr(errors, name)
-        raise AttributeError(f"module 'vm0_notebook' has no attribute {name!r}")
-    return getattr(importlib.import_module(module, __name__), name)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -24,7 +24,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .api.models import Agent, AgentVersion, LogEntry, Run, RunMetrics, StorageInfo, StorageVersion
+from . import contract
+from .api.models import (
+    Agent,
+    AgentVersion,
+    LogEntry,
+    RunDetail,
+    RunMetrics,
+    StorageInfo,
+    StorageVersion,
+)
+from .api.run import Run
 
 __all__ = [
     "LOG_COLUMNS",
@@ -38,11 +48,11 @@ __all__ = [
 ]
 
 #: Log levels, least to most severe; the ``level`` column is this ordered category.
-LOG_LEVELS = ("debug", "info", "warn", "error")
+LOG_LEVELS = contract.LOG_LEVELS
 #: Log types the API documents; others a server sends are kept as extra categories.
-LOG_TYPES = ("agent", "system", "network")
+LOG_TYPES = contract.LOG_TYPES
 #: Run statuses in lifecycle order; the ``status`` column of a runs frame is this category.
-RUN_STATUSES = ("pending", "running", "completed", "failed", "timeout", "cancelled")
+RUN_STATUSES = contract.STATUSES
 
 #: The columns of :func:`logs_frame`, in order; metadata keys beyond these are not kept.
 LOG_COLUMNS = (
@@ -259,7 +269,7 @@ def _attr(name: str) -> Callable[[Any], Any]:
     return lambda item: getattr(item, name, None)
 
 
-def _run_duration(run: Run) -> float | None:
+def _run_duration(run: Run | RunDetail) -> float | None:
     """Milliseconds: the server's execution time, else completed minus started."""
     if run.execution_time_ms is not None:
         return run.execution_time_ms
@@ -302,6 +312,7 @@ _SCHEMAS: dict[type, list[_Spec]] = {
         ("created_at", "time"),
     ),
 }  # fmt: skip
+_SCHEMAS[RunDetail] = _SCHEMAS[Run]
 
 
 def _column(values: list[Any], kind: str) -> Any:

@@ -17,7 +17,7 @@ import pytest
 
 import vm0_notebook as vm0
 from tests.proxies import FaultProxy, Proxy
-from vm0_notebook.api.models import plain_id
+from vm0_notebook.api._parse import plain_id
 
 
 def unique(prefix: str = "t") -> str:

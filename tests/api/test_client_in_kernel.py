@@ -89,7 +89,7 @@ def test_import_is_light_and_patches_no_loop() -> None:
         "heavy = [m for m in ('pandas', 'matplotlib', 'ipywidgets', 'starlette', 'uvicorn',"
         " 'sse_starlette', 'nest_asyncio', 'IPython', 'numpy', 'tqdm') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
-        "assert 'vm0_notebook.local.app' not in sys.modules\n"
+        "assert 'vm0_notebook.local.web.app' not in sys.modules\n"
         "assert asyncio.get_event_loop_policy() is policy\n"
         "loop = asyncio.new_event_loop()\n"
         "assert loop.__class__ is loop_cls and not hasattr(loop, '_nest_patched')\n"

@@ -17,6 +17,7 @@ import pytest
 
 import vm0_notebook as vm0
 from tests.proxies import FaultProxy
+from vm0_notebook import contract
 from vm0_notebook.api._ops import Request
 
 KEY = "vm0_live_" + "k3y" * 10
@@ -277,3 +278,46 @@ def test_errors_say_what_to_do(client: Any) -> None:
     err = fails(lambda: run.wait(timeout=0.1))
     assert isinstance(err, vm0.WaitTimeoutError) and "cancel" in str(err)
     run.cancel()
+
+
+def test_the_tree_in_the_docstring_names_every_error() -> None:
+    from vm0_notebook.api import errors
+
+    drawn = errors.__doc__ or ""
+    for name in errors.__all__:
+        assert f" {name} " in drawn, f"{name} is missing from the tree in errors.py"
+        cls = getattr(errors, name)
+        assert issubclass(cls, errors.VM0Error) and getattr(vm0, name) is cls
+    assert issubclass(errors.RunFailed, errors.RunFailedError)
+    assert errors.ERROR_TYPES.keys() == contract.ERROR_STATUS.keys()
+    assert errors.STATUS_ERRORS[404] is errors.NotFoundError
+    assert errors.error_class(418) is errors.APIStatusError
+    assert errors.error_class(502) is errors.InternalServerError
+
+
+def test_the_notebook_errors_render_as_one_line() -> None:
+    from vm0_notebook.notebook.errors import MagicError, RunFailed
+
+    failed = RunFailed("run run_1 failed: boom", run="the run")
+    assert failed.run == "the run" and isinstance(failed, vm0.RunFailedError)
+    assert failed._render_traceback_() == ["RunFailed: run run_1 failed: boom"]
+    assert MagicError("bad line")._render_traceback_() == ["MagicError: bad line"]
+
+
+def test_importing_the_errors_loads_no_client() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from vm0_notebook.api.errors import RunFailed, NotFoundError\n"
+        "import vm0_notebook.api, vm0_notebook\n"
+        "loaded = [m for m in ('httpx', 'httpx_sse', 'vm0_notebook.api.client',"
+        " 'vm0_notebook.api.run', 'vm0_notebook.api.models') if m in sys.modules]\n"
+        "assert not loaded, loaded\n"
+        "assert vm0_notebook.api.RunFailed is RunFailed\n"
+        "assert 'RunFailed' in vm0_notebook.__all__ and 'Run' in vm0_notebook.api.__all__\n"
+        "assert set(vm0_notebook.api.__all__) == set(vm0_notebook.api._LAZY)\n"
+        "assert 'RunDetail' in dir(vm0_notebook.api)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

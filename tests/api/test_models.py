@@ -11,7 +11,7 @@ from vm0_notebook.api.models import (
     Agent,
     Event,
     LogEntry,
-    Run,
+    RunDetail,
     RunMetrics,
     StorageVersion,
     Volume,
@@ -32,24 +32,30 @@ def camel(key: str) -> str:
     return head + "".join(p.title() for p in rest)
 
 
-def test_run_parses_both_case_styles_alike() -> None:
-    snake = Run.from_api(SNAKE_RUN)
-    camel_run = Run.from_api({camel(k): v for k, v in SNAKE_RUN.items()})
+def test_run_detail_parses_both_case_styles_alike() -> None:
+    snake = RunDetail.from_api(SNAKE_RUN)
+    camel_run = RunDetail.from_api({camel(k): v for k, v in SNAKE_RUN.items()})
     assert snake == camel_run
     assert snake.created_at == datetime(2024, 1, 1, tzinfo=UTC)
     assert snake.volumes == {"input-data": "cd" * 32} and snake.execution_time_ms == 59000
-    assert snake.finished and snake.ok
 
 
 def test_plain_ids_and_unknown_fields() -> None:
-    run = Run.from_api({"id": "6f1c2b7e-1d2a-4c3b-9e8f-0a1b2c3d4e5f", "status": "running",
-                        "somethingElse": [1, 2]})
-    assert run.id.startswith("6f1c") and not run.finished
+    run = RunDetail.from_api({"id": "6f1c2b7e-1d2a-4c3b-9e8f-0a1b2c3d4e5f", "status": "running",
+                              "somethingElse": [1, 2]})
+    assert run.id.startswith("6f1c") and run.status == "running"
+
+
+def test_a_run_detail_is_frozen_data() -> None:
+    detail = RunDetail.from_api({"runId": "r1", "output": "text"})
+    assert detail.id == "r1" and detail.output == "text" and "text" not in repr(detail)
+    with pytest.raises(AttributeError):
+        detail.status = "running"  # type: ignore[misc]
 
 
 def test_a_response_without_an_id_is_a_clear_error() -> None:
     with pytest.raises(vm0.InvalidResponseError, match="lacks id"):
-        Run.from_api({"status": "running"})
+        RunDetail.from_api({"status": "running"})
     with pytest.raises(vm0.InvalidResponseError):
         Agent.from_api(["not", "an", "object"])  # type: ignore[arg-type]
 

@@ -23,6 +23,7 @@ import httpx
 from .. import config
 from .._version import __version__
 from ._ops import Reply, Request
+from ._parse import iso, normalize
 from .errors import (
     APIConnectionError,
     APIStatusError,
@@ -32,7 +33,7 @@ from .errors import (
     VM0Error,
     error_class,
 )
-from .models import Run, iso, normalize
+from .run import Run
 
 # (status, request id) of the latest answer in this thread/task, for errors found later while
 # parsing it
@@ -70,6 +71,17 @@ class _Masked(str):
 
 # connection errors after which the request surely never reached the server
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+#: Statuses after which a retry is safe for an idempotent request (event streams reconnect too).
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# ... and for any request: the server surely did not act on it
+_UNPROCESSED_STATUSES = frozenset({429, 503})
+
+
+@dataclass(frozen=True)
+class Again:
+    """An attempt's outcome that calls for another attempt after ``seconds``."""
+
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -112,10 +124,15 @@ class RetryPolicy:
             return None
         assert response is not None
         status = response.status_code
-        retryable = {429, 503} | ({502, 504} if request.idempotent else set())
+        retryable = RETRY_STATUSES if request.idempotent else _UNPROCESSED_STATUSES
         if status not in retryable:
             return None
         return self.delay(attempt, retry_after(response.headers))
+
+    def again(self, request: Request, attempt: int, response: httpx.Response) -> Again | None:
+        """:class:`Again` when ``response`` calls for another attempt, else None."""
+        wait = self.next_delay(request, attempt, response=response)
+        return None if wait is None else Again(wait)
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:
@@ -369,7 +386,7 @@ class BaseClient:
         """A :class:`Run` bound to this client, from a run (detail) object."""
         if not isinstance(data, Mapping):
             raise InvalidResponseError(f"Expected a run object, got {type(data).__name__}")
-        return Run.from_api(data, _client=self)
+        return Run.from_api(data, self)
 
 
 def _same_origin(url: str, root: str) -> bool:

@@ -1,8 +1,8 @@
 """One definition per API operation, run by either the sync or the async client.
 
 An operation is a generator that yields what it needs done (a :class:`Request`, a
-:class:`Sleep`, a :class:`Download`, or a list of them to do concurrently) and receives the
-result; the client it belongs to does the I/O. So ``client.runs.get`` and
+:class:`Sleep`, a :class:`Download`, a :class:`Drain`, or a list of them to do concurrently) and
+receives the result; the client it belongs to does the I/O. So ``client.runs.get`` and
 ``await aclient.runs.get`` share every line but the I/O, the way httpx shares request building
 between its two clients.
 
@@ -78,6 +78,13 @@ class Download:
     url: str
     dest: Path
     progress: Callable[[int], Any] | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Drain:
+    """Read an event stream to its end (an iterator, or an async iterator on an async client)."""
+
+    events: Any
 
 
 def endpoint(fn: Callable[Concatenate[S, P], Op[T]]) -> Callable[Concatenate[S, P], T]:

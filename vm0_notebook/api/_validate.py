@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..contract import name_problem, version_prefix_problem
 from .errors import InvalidRequestError
 
-NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
-_HEX = re.compile(r"^[0-9a-fA-F]+$")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 
 
@@ -25,12 +24,9 @@ def check_name(name: Any, param: str = "name") -> str:
         if not name:
             raise invalid(f"Missing required parameter: '{param}'", param, "missing_parameter")
         raise invalid(f"'{param}' must be a string", param)
-    if len(name) > 100 or not NAME_RE.match(name):
-        raise invalid(
-            f"Invalid {param} {name!r}: use 1-100 lowercase letters, digits and hyphens, "
-            "not starting or ending with a hyphen",
-            param,
-        )
+    problem = name_problem(name, param)
+    if problem is not None:
+        raise invalid(problem, param)
     return name
 
 
@@ -49,12 +45,9 @@ def check_version_ref(ref: Any, param: str = "version_id") -> str:
     """``latest``, a full version id, or a prefix of 8+ hex characters."""
     if not isinstance(ref, str) or not ref:
         raise invalid(f"'{param}' must be a string", param)
-    if ref == "latest" or not _HEX.match(ref):
-        return ref  # other id shapes are the server's to judge
-    if len(ref) < 8:
-        raise invalid(
-            f"Version reference {ref.lower()!r} is too short: use 8 or more hex characters", param
-        )
+    problem = version_prefix_problem(ref)  # other id shapes are the server's to judge
+    if problem is not None:
+        raise invalid(problem, param)
     return ref
 
 

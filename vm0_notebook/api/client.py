@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 import httpx_sse
 
-from ._base import DEFAULT_HEADERS, BaseClient, blame_last_response
-from ._ops import Download, Op, Request, Sleep
+from ._base import DEFAULT_HEADERS, Again, BaseClient, blame_last_response
+from ._ops import Download, Drain, Op, Request, Sleep
 from .errors import InvalidResponseError
-from .models import Run
 from .pagination import AsyncPager, Pager
+from .run import Run
 
 if TYPE_CHECKING:  # pragma: no cover
     from pandas import DataFrame
@@ -125,6 +125,10 @@ class Client(BaseClient):
             return None
         if isinstance(step, Download):
             return self._download(step)
+        if isinstance(step, Drain):
+            for _ in step.events:
+                pass
+            return None
         if isinstance(step, list):
             if len(step) <= 1:
                 return [self._perform(s) for s in step]
@@ -132,54 +136,57 @@ class Client(BaseClient):
                 return list(pool.map(self._perform, step))
         raise TypeError(f"unknown operation step {step!r}")
 
-    def _send(self, request: Request) -> Any:
-        kwargs = self.build(request)
-        attempt = 0
+    def _retrying(self, request: Request, attempt: Callable[[int], Any]) -> Any:
+        """The sync retry loop: ``attempt(n)`` until it returns anything but :class:`Again`;
+        the policy (which errors and statuses, how long to wait) is ``self.retry``."""
+        n = 0
         while True:
-            attempt += 1
+            n += 1
             failure: httpx.RequestError | None = None
             try:
-                if request.file is not None:
-                    kwargs["content"] = _file_chunks(request)
-                response = self._http.request(**kwargs)
+                outcome = attempt(n)
             except httpx.RequestError as exc:
                 failure = exc
             if failure is not None:  # raised out here, so no error chains to httpx's
-                wait = self.retry.next_delay(request, attempt, error=failure)
+                wait = self.retry.next_delay(request, n, error=failure)
                 if wait is None:
                     raise self.request_error(request, failure)
-                time.sleep(wait)
-                continue
-            wait = self.retry.next_delay(request, attempt, response=response)
-            if wait is None:
-                return self.handle(request, response)
+            elif isinstance(outcome, Again):
+                wait = outcome.seconds
+            else:
+                return outcome
             time.sleep(wait)
+
+    def _send(self, request: Request) -> Any:
+        kwargs = self.build(request)
+
+        def attempt(n: int) -> Any:
+            if request.file is not None:
+                kwargs["content"] = _file_chunks(request)
+            response = self._http.request(**kwargs)
+            return self.retry.again(request, n, response) or self.handle(request, response)
+
+        return self._retrying(request, attempt)
 
     def _download(self, step: Download) -> int:
         request = Request("GET", url=step.url)
-        attempt = 0
-        while True:
-            attempt += 1
-            failure: httpx.RequestError | None = None
-            try:
-                with self._http.stream("GET", self.url_for(request), follow_redirects=True,
-                                       headers=self.headers_for(self.url_for(request))) as resp:
-                    wait = self.retry.next_delay(request, attempt, response=resp)
-                    if wait is None:
-                        if resp.status_code >= 400:
-                            resp.read()
-                            raise self.status_error(resp)
-                        with _Sink(step) as sink:
-                            for chunk in resp.iter_bytes(_CHUNK):
-                                sink.write(chunk)
-                        return sink.total
-            except httpx.RequestError as exc:
-                failure = exc
-            if failure is not None:
-                wait = self.retry.next_delay(request, attempt, error=failure)
-                if wait is None:
-                    raise self.request_error(request, failure)
-            time.sleep(wait)
+        url = self.url_for(request)
+
+        def attempt(n: int) -> Any:
+            with self._http.stream("GET", url, follow_redirects=True,
+                                   headers=self.headers_for(url)) as resp:
+                again = self.retry.again(request, n, resp)
+                if again is not None:
+                    return again
+                if resp.status_code >= 400:
+                    resp.read()
+                    raise self.status_error(resp)
+                with _Sink(step) as sink:
+                    for chunk in resp.iter_bytes(_CHUNK):
+                        sink.write(chunk)
+                return sink.total
+
+        return self._retrying(request, attempt)
 
     @contextmanager
     def sse(self, path: str, params: dict[str, Any], headers: dict[str, str]) -> Iterator[Any]:
@@ -207,12 +214,6 @@ class Client(BaseClient):
     def await_or_call(self, value: Any, fn: Callable[[Any], T]) -> T:
         """``fn(value)``: the sync half of code shared with :class:`AsyncClient`."""
         return fn(value)
-
-    def load_output(self, run: Run) -> str | None:
-        """Stream a finished run's events once to learn its output (kept on the run)."""
-        for _ in run.stream():
-            pass
-        return run._output
 
     # -- many runs ----------------------------------------------------------------------------
 
@@ -303,6 +304,10 @@ class AsyncClient(BaseClient):
             return None
         if isinstance(step, Download):
             return await self._download(step)
+        if isinstance(step, Drain):
+            async for _ in step.events:
+                pass
+            return None
         if isinstance(step, list):
             limit = asyncio.Semaphore(8)
 
@@ -313,55 +318,56 @@ class AsyncClient(BaseClient):
             return list(await asyncio.gather(*(bounded(s) for s in step)))
         raise TypeError(f"unknown operation step {step!r}")
 
-    async def _send(self, request: Request) -> Any:
-        kwargs = self.build(request)
-        attempt = 0
+    async def _retrying(self, request: Request, attempt: Callable[[int], Awaitable[Any]]) -> Any:
+        """The async retry loop: as :meth:`Client._retrying`, awaiting each attempt."""
+        n = 0
         while True:
-            attempt += 1
+            n += 1
             failure: httpx.RequestError | None = None
             try:
-                if request.file is not None:
-                    kwargs["content"] = _afile_chunks(request)
-                response = await self._http.request(**kwargs)
+                outcome = await attempt(n)
             except httpx.RequestError as exc:
                 failure = exc
             if failure is not None:  # raised out here, so no error chains to httpx's
-                wait = self.retry.next_delay(request, attempt, error=failure)
+                wait = self.retry.next_delay(request, n, error=failure)
                 if wait is None:
                     raise self.request_error(request, failure)
-                await asyncio.sleep(wait)
-                continue
-            wait = self.retry.next_delay(request, attempt, response=response)
-            if wait is None:
-                return self.handle(request, response)
+            elif isinstance(outcome, Again):
+                wait = outcome.seconds
+            else:
+                return outcome
             await asyncio.sleep(wait)
+
+    async def _send(self, request: Request) -> Any:
+        kwargs = self.build(request)
+
+        async def attempt(n: int) -> Any:
+            if request.file is not None:
+                kwargs["content"] = _afile_chunks(request)
+            response = await self._http.request(**kwargs)
+            return self.retry.again(request, n, response) or self.handle(request, response)
+
+        return await self._retrying(request, attempt)
 
     async def _download(self, step: Download) -> int:
         request = Request("GET", url=step.url)
-        attempt = 0
-        while True:
-            attempt += 1
-            failure: httpx.RequestError | None = None
-            try:
-                url = self.url_for(request)
-                async with self._http.stream("GET", url, follow_redirects=True,
-                                             headers=self.headers_for(url)) as resp:
-                    wait = self.retry.next_delay(request, attempt, response=resp)
-                    if wait is None:
-                        if resp.status_code >= 400:
-                            await resp.aread()
-                            raise self.status_error(resp)
-                        with _Sink(step) as sink:
-                            async for chunk in resp.aiter_bytes(_CHUNK):
-                                sink.write(chunk)
-                        return sink.total
-            except httpx.RequestError as exc:
-                failure = exc
-            if failure is not None:
-                wait = self.retry.next_delay(request, attempt, error=failure)
-                if wait is None:
-                    raise self.request_error(request, failure)
-            await asyncio.sleep(wait)
+        url = self.url_for(request)
+
+        async def attempt(n: int) -> Any:
+            async with self._http.stream("GET", url, follow_redirects=True,
+                                         headers=self.headers_for(url)) as resp:
+                again = self.retry.again(request, n, resp)
+                if again is not None:
+                    return again
+                if resp.status_code >= 400:
+                    await resp.aread()
+                    raise self.status_error(resp)
+                with _Sink(step) as sink:
+                    async for chunk in resp.aiter_bytes(_CHUNK):
+                        sink.write(chunk)
+                return sink.total
+
+        return await self._retrying(request, attempt)
 
     @asynccontextmanager
     async def sse(
@@ -394,12 +400,6 @@ class AsyncClient(BaseClient):
             return fn(await value.to_list())
         return fn(await value)
 
-    async def load_output(self, run: Run) -> str | None:
-        """Stream a finished run's events once to learn its output (kept on the run)."""
-        async for _ in run.stream():  # type: ignore[attr-defined]
-            pass
-        return run._output
-
     async def map(
         self, agent: str, prompts: Iterable[str], concurrency: int = 8, **run_options: Any
     ) -> DataFrame:
@@ -409,8 +409,7 @@ class AsyncClient(BaseClient):
         async def one(prompt: str) -> dict[str, Any]:
             async with limit:
                 run = await self.runs.create(agent=agent, prompt=prompt, **run_options)
-                await run.wait()
-                await self.load_output(run)
+                await run.wait()  # its output known too
                 return _map_row(prompt, run)
 
         rows = await asyncio.gather(*(one(p) for p in prompts))

@@ -1,6 +1,6 @@
-"""Every error the VM0 client raises.
+"""Every error this package raises, the client's and the notebook's.
 
-    VM0Error                        anything raised by this package's API layer
+    VM0Error                        anything raised by vm0_notebook on purpose
     ├── APIConnectionError          the server could not be reached (also a ConnectionError)
     │   └── APITimeoutError         it did not answer in time (also a TimeoutError)
     ├── APIStatusError              the server answered with an error status
@@ -14,7 +14,12 @@
     │   └── InternalServerError     5xx api_error
     ├── InvalidResponseError        a success status with a body that is not the contract
     ├── RunFailedError              a run ended failed, timeout or cancelled (``run`` attached)
-    └── WaitTimeoutError            ``run.wait(timeout=...)`` gave up (also a TimeoutError)
+    │   └── RunFailed               a ``%vm0`` cell's run did not complete (also interrupted)
+    ├── WaitTimeoutError            ``run.wait(timeout=...)`` gave up (also a TimeoutError)
+    └── MagicError                  a ``%vm0`` line is wrong, or the server refused it
+
+The two notebook errors show as one short paragraph instead of a traceback (IPython calls
+``_render_traceback_``) and still fail the cell, so nbclient, papermill and "Run All" stop.
 
 Status errors carry ``status``, ``type``, ``code``, ``message``, ``param`` and ``request_id``;
 ``str(error)`` is one short line that says what happened and, where it can, what to do.
@@ -29,6 +34,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..contract import ERROR_STATUS
+
 __all__ = [
     "APIConnectionError",
     "APIStatusError",
@@ -39,8 +46,10 @@ __all__ = [
     "InternalServerError",
     "InvalidRequestError",
     "InvalidResponseError",
+    "MagicError",
     "NotFoundError",
     "RateLimitError",
+    "RunFailed",
     "RunFailedError",
     "VM0Error",
     "WaitTimeoutError",
@@ -48,7 +57,7 @@ __all__ = [
 
 
 class VM0Error(Exception):
-    """Base class of every error raised by the VM0 client."""
+    """Base class of every error raised by vm0_notebook (client and notebook)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -195,6 +204,22 @@ class WaitTimeoutError(VM0Error, TimeoutError):
         self.run = run
 
 
+class _ShortTraceback:
+    """Shown by IPython as ``Name: message``, one line instead of a traceback."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]
+
+
+class RunFailed(_ShortTraceback, RunFailedError):
+    """The run of a ``%vm0`` cell did not complete: failed, timeout, cancelled, or
+    interrupted in the cell; the run is in ``.run``."""
+
+
+class MagicError(_ShortTraceback, VM0Error):
+    """The magic line cannot be run as written; the message says what to fix."""
+
+
 # error type (from the response body) -> class; the status decides when the type is unknown.
 ERROR_TYPES: dict[str, type[APIStatusError]] = {
     cls.error_type: cls
@@ -208,15 +233,10 @@ ERROR_TYPES: dict[str, type[APIStatusError]] = {
         InternalServerError,
     )
 }
+# the contract's status of each type below 500 (5xx is always api_error), and 422 as 400
 STATUS_ERRORS: dict[int, type[APIStatusError]] = {
-    400: InvalidRequestError,
-    401: AuthenticationError,
-    403: AuthorizationError,
-    404: NotFoundError,
-    409: ConflictError,
-    422: InvalidRequestError,
-    429: RateLimitError,
-}
+    status: ERROR_TYPES[type_] for type_, status in ERROR_STATUS.items() if status < 500
+} | {422: InvalidRequestError}
 
 
 def error_class(status: int, type: str | None = None) -> type[APIStatusError]:

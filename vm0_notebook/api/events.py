@@ -22,14 +22,16 @@ from urllib.parse import quote
 import httpx
 import httpx_sse
 
+from ..contract import FINAL_STATUSES
+from ._base import RETRY_STATUSES
 from ._ops import Request
+from ._parse import iso
 from .errors import APIConnectionError, APIStatusError, InvalidResponseError
-from .models import FINAL_STATUSES, Event, LogEntry, iso
+from .models import Event, LogEntry
 
 log = logging.getLogger("vm0_notebook")
 
 Observer = Callable[[Event], Any]
-_RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
 
 class _Tracker:
@@ -135,7 +137,7 @@ class _Tracker:
         if self._conn_progress:
             self.failures = 0
         self.failures += 1
-        if isinstance(error, APIStatusError) and error.status not in _RETRY_STATUSES:
+        if isinstance(error, APIStatusError) and error.status not in RETRY_STATUSES:
             raise error
         if isinstance(error, httpx_sse.SSEError):
             raise InvalidResponseError(

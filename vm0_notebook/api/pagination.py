@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ._base import blame_last_response
 from ._ops import Request
+from ._parse import normalize
 from .errors import InvalidResponseError
-from .models import normalize
 
 if TYPE_CHECKING:  # pragma: no cover
     from pandas import DataFrame

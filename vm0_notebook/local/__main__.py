@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vm0_notebook.local import daemon
-from vm0_notebook.local.sandbox import bwrap_problem
-from vm0_notebook.local.serving import listen, uvicorn_server
+from vm0_notebook.local.runtime.sandbox import bwrap_problem
+from vm0_notebook.local.web.serving import listen, uvicorn_server
 
 if TYPE_CHECKING:
     import socket
@@ -107,7 +107,8 @@ def serve(args: argparse.Namespace, data_dir: Path) -> int:
 async def _serve(
     sock: socket.socket, url: str, token: str, data_dir: Path, args: argparse.Namespace
 ) -> None:
-    from vm0_notebook.local.app import DEFAULT_HEARTBEAT_S, create_app
+    from vm0_notebook.local.web.app import create_app
+    from vm0_notebook.local.web.state import DEFAULT_HEARTBEAT_S
 
     app = create_app(
         data_dir, token, max_concurrent=args.max_concurrent_runs, sandbox=args.sandbox,

@@ -195,7 +195,7 @@ def _start(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 def _warn_if_other_version(state: dict[str, Any], health: dict[str, Any]) -> None:
     """Say so (once per server) when the server runs another version than this package: it
     keeps serving, since restarting it would end the runs in flight."""
-    from vm0_notebook import __version__
+    from vm0_notebook._version import __version__
 
     version = str(health.get("version") or "unknown")
     key = (state["url"], state["pid"], version)

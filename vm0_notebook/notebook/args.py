@@ -19,7 +19,7 @@ import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .errors import MagicError
+from ..api.errors import MagicError
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

@@ -27,11 +27,11 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Float, Int
 from traitlets.config import Configurable
 
+from ..api.errors import MagicError, RunFailed
 from .args import check_env_name, fill, parse_pairs, parse_ref, split_line
-from .errors import MagicError, RunFailed
 from .masking import SecretMasker
 
-_RUN_CLASS = ("vm0_notebook.api.models", "Run")
+_RUN_CLASS = ("vm0_notebook.api.run", "Run")
 
 
 def _parse(command: Callable[..., Any], words: list[str]) -> Any:
@@ -113,6 +113,8 @@ class VM0Magics(Magics, Configurable):
 
         try:
             result = command(self, args, cell)
+        except (MagicError, RunFailed):
+            raise  # already short, masked and meant for the cell
         except VM0Error as exc:
             raise MagicError(self.masker.mask(str(exc))) from None
         if type(result).__name__ == "DataFrame":  # runs, logs, metrics, agents... listings
@@ -282,7 +284,7 @@ class VM0Magics(Magics, Configurable):
         import itertools
 
         from .. import frames
-        from ..api.models import Run
+        from ..api.run import Run
 
         if args.limit < 1:
             raise MagicError("--limit must be at least 1")
@@ -453,7 +455,7 @@ class VM0Magics(Magics, Configurable):
             formatter = self.shell.display_formatter.formatters[mime]
             formatter.deferred_printers.pop(_RUN_CLASS, None)
             try:
-                from ..api.models import Run
+                from ..api.run import Run
 
                 formatter.type_printers.pop(Run, None)
             except ImportError:  # pragma: no cover

@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
+from ...contract import NAME_RE
 from .._ops import Op, Request
-from .._validate import NAME_RE
+from .._parse import normalize
 from ..errors import NotFoundError
-from ..models import normalize
 from ..pagination import split_page
 
 

@@ -9,10 +9,12 @@ from typing import Any
 
 from .. import events as _events
 from .._ops import Op, Request, endpoint
+from .._parse import parse_time, plain_id
 from .._validate import check_name, check_prompt, invalid, str_map
 from ..errors import NotFoundError
-from ..models import Event, LogEntry, Run, RunMetrics, parse_time, plain_id
+from ..models import Event, LogEntry, RunDetail, RunMetrics
 from ..pagination import Pager, split_page
+from ..run import Run
 from ._resource import Resource
 
 _STARTS = ("agent", "agent_id", "session_id", "checkpoint_id")
@@ -111,7 +113,7 @@ class Runs(Resource):
     @endpoint
     def cancel(self, id: str) -> Op[Run]:
         """Cancel a pending or running run; 400 ``invalid_state`` for a finished one."""
-        run = Run(id=id, _client=self._client)
+        run = Run(RunDetail(id=id), self._client)
         return (yield from run._cancel_op())
 
     def events(self, id: str, last_event_id: int | None = None, **options: Any) -> Iterator[Event]:

@@ -14,9 +14,10 @@ from typing import Any
 
 from .. import storage
 from .._ops import Download, Op, Reply, Request, endpoint
+from .._parse import normalize
 from .._validate import check_name, check_version_ref, invalid
 from ..errors import ConflictError, InvalidResponseError, NotFoundError
-from ..models import Artifact, StorageFile, StorageInfo, StorageVersion, Volume, normalize
+from ..models import Artifact, StorageFile, StorageInfo, StorageVersion, Volume
 from ..pagination import Pager, split_page
 from ._resource import Resource
 

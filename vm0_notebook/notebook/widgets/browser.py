@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from datetime import UTC
 from typing import Any
 
+from ...api.errors import MagicError
 from ...contract import STATUSES
-from ..errors import MagicError
 from ..masking import SecretMasker
 from .panel import LABEL_STYLE, Panel, display_bundle, set_options, show_in
 
@@ -199,7 +199,7 @@ class RunsBrowser(Panel):
         """A copy of ``run`` with its prompt and error masked whole (the card cuts them)."""
         mask = self.masker.mask
         return dataclasses.replace(
-            run, prompt=run.prompt and mask(run.prompt), error=run.error and mask(run.error)
+            run.detail, prompt=run.prompt and mask(run.prompt), error=run.error and mask(run.error)
         )
 
     def _output_html(self, run: Any) -> str:
@@ -208,7 +208,7 @@ class RunsBrowser(Panel):
                 f'<div style="opacity:.75">{html.escape(run.status)}: its output shows when '
                 f"it ends (Refresh), or follow it live with %vm0 attach {html.escape(run.id)}</div>"
             )
-        text = self.masker.mask(run.output or "")
+        text = self.masker.mask(run.fetch_output() or "")
         if not text:
             return '<div style="opacity:.75">no output</div>'
         note = ""

@@ -18,8 +18,8 @@ import re
 import threading
 from typing import Any
 
+from ...api.errors import MagicError
 from ..args import check_env_name
-from ..errors import MagicError
 from ..masking import SecretMasker
 from .panel import LABEL_STYLE, Panel, set_options, show_in
 

@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ..errors import MagicError
+from ...api.errors import MagicError
 from ..masking import SecretMasker
 
 LABEL_STYLE = {"description_width": "5.5em"}

@@ -1,0 +1,1 @@
+"""Runs agents (spec, runner, sandbox, output, metrics, frameworks); it may import contract only."""

@@ -1,0 +1,218 @@
+"""An agent's raw stdout and stderr bytes -> output events and log lines, secrets masked.
+
+stdout lines that are JSON objects with a string ``type`` pass through as output events as they
+are; every other line becomes an ``assistant`` text event. stderr lines become agent logs, and
+the last few are kept for the error of a failed run. Bytes arrive in pipe-sized chunks and are
+split here, so a fast agent costs one call per chunk plus one per line, with no awaits.
+
+    >>> from vm0_notebook.local.runtime.output import text_event
+    >>> text_event("hello")
+    {'type': 'assistant', 'message': {'content': [{'type': 'text', 'text': 'hello'}]}}
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+from collections import deque
+from typing import Any
+
+from vm0_notebook.contract import SecretMasker
+from vm0_notebook.local.runtime.spec import RunHost
+
+# A line longer than this is cut into pieces of this size, so an agent that never prints a
+# newline cannot grow the server's memory without bound. JSON beyond it arrives as text.
+MAX_LINE_CHARS = 8 * 1024 * 1024
+# How much plain stdout a synthesized result keeps (the tail; the whole is in the events).
+# Large enough that `run.output` holds a chatty run's whole text (20,000 lines is ~200 KB),
+# bounded so that an endless printer cannot grow the server's memory.
+RESULT_TEXT_CHARS = 16 * 1024 * 1024
+STDERR_TAIL_LINES = 20
+ERROR_CHARS = 2000
+
+
+def text_event(text: str) -> dict[str, Any]:
+    """The ``assistant`` event a plain (non stream-JSON) line of output becomes."""
+    return {"type": "assistant", "message": {"content": [{"type": "text", "text": text}]}}
+
+
+class LineSplitter:
+    """Incremental UTF-8 decoding and line splitting for one pipe, with no line-length limit
+    beyond :data:`MAX_LINE_CHARS` (asyncio's 64 KiB ``readline`` limit does not apply)."""
+
+    def __init__(self, max_line: int = MAX_LINE_CHARS) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._parts: list[str] = []  # the unfinished line, in pieces (joined once: linear)
+        self._size = 0
+        self._max = max_line
+
+    def feed(self, data: bytes) -> list[str]:
+        """Return the lines completed by ``data``, without their line endings."""
+        text = self._decoder.decode(data)
+        if "\n" not in text:
+            if text:
+                self._parts.append(text)
+                self._size += len(text)
+            return self._overflow()
+        lines = text.split("\n")
+        if self._parts:
+            lines[0] = "".join(self._parts) + lines[0]
+        rest = lines.pop()
+        self._parts = [rest] if rest else []
+        self._size = len(rest)
+        return [_chomp(line) for line in lines]
+
+    def close(self) -> list[str]:
+        """Return what is left after the pipe closed (a last line without a newline)."""
+        rest = "".join(self._parts) + self._decoder.decode(b"", final=True)
+        self._parts, self._size = [], 0
+        return [_chomp(rest)] if rest else []
+
+    def _overflow(self) -> list[str]:
+        if self._size <= self._max:
+            return []
+        text = "".join(self._parts)
+        cut = len(text) - len(text) % self._max
+        self._parts = [text[cut:]] if cut < len(text) else []
+        self._size = len(text) - cut
+        return [text[i : i + self._max] for i in range(0, cut, self._max)]
+
+
+def _chomp(line: str) -> str:
+    return line[:-1] if line.endswith("\r") else line
+
+
+class AgentOutput:
+    """Reports one run's stdout as output events and its stderr as logs, through ``host``.
+
+    It remembers what a synthesized ``result`` needs: whether the agent printed one, its
+    assistant turns, the tail of its plain text, and the last stderr lines.
+    """
+
+    def __init__(self, host: RunHost, run_id: str, masker: SecretMasker) -> None:
+        self.host = host
+        self.run_id = run_id
+        self.masker = masker
+        self.saw_result = False
+        self.turns = 0
+        self._plain_turn = False
+        self._plain: deque[str] = deque()
+        self._plain_chars = 0
+        self._last_text = ""
+        self.stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+        self._splitters = {1: LineSplitter(), 2: LineSplitter()}
+
+    def feed(self, fd: int, data: bytes) -> None:
+        """Take a chunk of bytes from the agent's stdout (``fd`` 1) or stderr (2)."""
+        lines = self._splitters[fd].feed(data)
+        if lines:
+            (self.stdout_lines if fd == 1 else self.stderr_lines)(lines)
+
+    def close(self, fd: int) -> None:
+        """The pipe ``fd`` reached its end: flush its last, unterminated line."""
+        lines = self._splitters[fd].close()
+        if lines:
+            (self.stdout_lines if fd == 1 else self.stderr_lines)(lines)
+
+    def stdout_lines(self, lines: list[str]) -> None:
+        """Report complete stdout lines as output events."""
+        output, mask = self.host.output, self.masker
+        for line in lines:
+            event = _stream_json(line)
+            if event is not None:
+                if mask:
+                    event = mask.mask_value(event)
+                kind = event["type"]
+                if kind == "result":
+                    self.saw_result = True
+                elif kind == "assistant":
+                    self.turns += 1
+                    self._remember_text(event)
+                output(self.run_id, kind, event)
+                continue
+            line = mask.mask(line)
+            if not self._plain_turn:
+                self._plain_turn = True
+                self.turns += 1
+            self._keep_plain(line)
+            output(self.run_id, "assistant", text_event(line))
+
+    def stderr_lines(self, lines: list[str]) -> None:
+        """Report complete stderr lines as agent logs (blank ones are skipped)."""
+        log, mask = self.host.log, self.masker
+        for line in lines:
+            if not line.strip():
+                continue
+            line = mask.mask(line)
+            self.stderr_tail.append(line)
+            log(self.run_id, "agent", "info", line, {"stream": "stderr"})
+
+    def stderr_error(self) -> str | None:
+        """The last stderr lines, as the error of a failed run (None if there were none)."""
+        if not self.stderr_tail:
+            return None
+        text = "\n".join(self.stderr_tail)
+        return text if len(text) <= ERROR_CHARS else "…" + text[-ERROR_CHARS:]
+
+    def result_event(
+        self, *, is_error: bool, error: str | None, duration_ms: int, session_id: str | None
+    ) -> dict[str, Any]:
+        """A ``result`` event for an agent that printed none, shaped like Claude Code's.
+
+        It has no ``total_cost_usd`` and no ``usage``: a local process reports neither, and a
+        made-up zero would read as a real figure."""
+        if is_error:
+            text = error or "The run failed"
+        elif self._plain:
+            text = "\n".join(self._plain)
+        else:
+            text = self._last_text
+        if len(text) > RESULT_TEXT_CHARS:
+            text = "…" + text[-RESULT_TEXT_CHARS:]
+        event: dict[str, Any] = {
+            "type": "result",
+            "subtype": "error" if is_error else "success",
+            "is_error": is_error,
+            "result": self.masker.mask(text),
+            "duration_ms": duration_ms,
+            "num_turns": self.turns,
+        }
+        if session_id:
+            event["session_id"] = session_id
+        return event
+
+    def _keep_plain(self, line: str) -> None:
+        self._plain.append(line)
+        self._plain_chars += len(line) + 1
+        while self._plain_chars > RESULT_TEXT_CHARS and len(self._plain) > 1:
+            self._plain_chars -= len(self._plain.popleft()) + 1
+
+    def _remember_text(self, event: dict[str, Any]) -> None:
+        message = event.get("message")
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list):
+            texts = [_text_of(c) for c in content]
+            texts = [t for t in texts if t is not None]
+            if texts:
+                self._last_text = "".join(texts)
+
+
+def _text_of(block: Any) -> str | None:
+    if isinstance(block, dict) and block.get("type") == "text":
+        text = block.get("text")
+        return text if isinstance(text, str) else None
+    return None
+
+
+def _stream_json(line: str) -> dict[str, Any] | None:
+    """The stream-JSON object on ``line``, or None if it is plain text."""
+    stripped = line.strip()
+    if not stripped.startswith("{") or not stripped.endswith("}"):
+        return None
+    try:
+        value = json.loads(stripped)
+    except ValueError:
+        return None
+    if isinstance(value, dict) and isinstance(value.get("type"), str) and value["type"]:
+        return value
+    return None
