@@ -35,6 +35,7 @@ from .api.models import (
     StorageVersion,
 )
 from .api.run import Run
+from .cards import NO_MATH
 
 __all__ = [
     "LOG_COLUMNS",
@@ -148,7 +149,7 @@ class _LogColumns:
             "status": _ints(self.numbers["status"]),
             "duration_ms": pd.array(_floats(self.numbers["duration_ms"]), dtype="Float64"),
         }
-        return pd.DataFrame({name: columns[name] for name in LOG_COLUMNS})
+        return plain(pd.DataFrame({name: columns[name] for name in LOG_COLUMNS}))
 
 
 def _level_code(level: Any) -> int:
@@ -256,7 +257,7 @@ def metrics_frame(metrics: RunMetrics) -> pd.DataFrame:
     if not frame.index.is_monotonic_increasing:
         frame = frame.sort_index(kind="stable")
     frame.attrs["summary"] = dict(metrics.summary)
-    return frame
+    return plain(frame)
 
 
 # -- one row per record ------------------------------------------------------------------------
@@ -353,7 +354,7 @@ def records_frame(model: type, items: Iterable[Any]) -> pd.DataFrame:
     data = {name: _column([get(item) for item in rows], kind) for name, get, kind in specs}
     frame = pd.DataFrame(data, columns=[name for name, _, _ in specs])
     order = _newest_first(frame)
-    return frame.iloc[order].reset_index(drop=True) if order is not None else frame
+    return plain(frame.iloc[order].reset_index(drop=True) if order is not None else frame)
 
 
 def _newest_first(frame: pd.DataFrame) -> np.ndarray | None:
@@ -363,3 +364,35 @@ def _newest_first(frame: pd.DataFrame) -> np.ndarray | None:
     keys = ["created_at"] + (["version_number"] if "version_number" in frame else [])
     ordered = frame.sort_values(keys, ascending=False, na_position="last", kind="stable")
     return ordered.index.to_numpy()
+
+
+# -- display ------------------------------------------------------------------------------------
+
+# ``frame.attrs`` key of the frames made here: shown without MathJax, since a ``$`` in a prompt
+# or a log line is text (pandas keeps attrs through copies, slices and head()).
+_PLAIN = "vm0_plain"
+_shells: set[int] = set()  # the IPython shells whose HTML formatter knows plain frames
+
+
+def plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mark ``frame`` to be shown in a notebook without MathJax typesetting; returns it."""
+    frame.attrs[_PLAIN] = True
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - no IPython, no notebook to show it in
+        return frame
+    shell = get_ipython()
+    if shell is not None and id(shell) not in _shells:
+        shell.display_formatter.formatters["text/html"].for_type(pd.DataFrame, frame_html)
+        _shells.add(id(shell))
+    return frame
+
+
+def frame_html(frame: pd.DataFrame) -> str | None:
+    """A DataFrame's notebook HTML; a frame made here is wrapped so MathJax leaves it alone
+    (any other frame is shown exactly as pandas shows it)."""
+    if not frame.attrs.get(_PLAIN):
+        return frame._repr_html_()
+    with pd.option_context("display.html.use_mathjax", False):
+        body = frame._repr_html_()
+    return None if body is None else f'<div class="{NO_MATH}">{body}</div>'

@@ -282,3 +282,61 @@ def test_saved_output_of_a_restarted_kernel_says_how_to_reattach(
     view.screenshot(path=str(tmp_path / "live-restarted.png"))
     assert client.runs.get(run_id).status == "running"  # the run outlived the kernel
     client.runs.cancel(run_id)
+
+
+# -- prompts as written, nothing typeset as maths ---------------------------------------------
+
+
+def test_code_prompts_are_sent_as_written_and_prose_is_filled_visibly(
+    lab: Lab, page: Any, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    _open(page, lab, [
+        "%load_ext vm0_notebook\ni = 99\ndataset_name = 'penguins.csv'",
+        '%%vm0 run python\nfor i in range(3): print(f"item-{i}")',
+        "%%vm0 run shell\necho 'a b' | awk '{print $2}'",
+        "%%vm0 run echo\nSummarise {dataset_name}.",
+    ])
+    _run_cell(page, 0)
+    code = _run_cell(page, 1)
+    expect(code.locator(".vm0-live-header")).to_contain_text("completed")
+    tail = code.locator(".vm0-live-tail").inner_text().split()
+    assert tail == ["item-0", "item-1", "item-2"], tail
+    assert "filled:" not in code.locator(".jp-OutputArea").inner_text()
+    code.screenshot(path=str(tmp_path / "python-f-string.png"))
+    shell = _run_cell(page, 2)
+    expect(shell.locator(".vm0-live-header")).to_contain_text("completed")
+    assert shell.locator(".vm0-live-tail").inner_text().split() == ["b"]
+    prose = _run_cell(page, 3)
+    expect(prose.locator(".jp-OutputArea")).to_contain_text("filled: dataset_name='penguins.csv'")
+    expect(prose.locator(".vm0-live-tail")).to_contain_text("Summarise penguins.csv.")
+    prose.screenshot(path=str(tmp_path / "echo-filled.png"))
+
+
+def test_dollar_signs_are_never_typeset_as_maths(lab: Lab, page: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    prompt = "for i in $(seq 3); do echo step $i; done"
+    _open(page, lab, [
+        "%load_ext vm0_notebook",
+        f"%%vm0 run shell -o r\n{prompt}",
+        "%vm0 runs --limit 3",
+        "r.logs()",
+        # the control: MathJax is on, and typesets this once it has seen the outputs above
+        'from IPython.display import HTML\nHTML("control: $y^2$")',
+    ])
+    _run_cell(page, 0)
+    for index in range(1, 5):
+        _run_cell(page, index)
+    control = page.locator(CELL).nth(4).locator(".jp-OutputArea")
+    expect(control.locator("mjx-container")).to_have_count(1)
+    card = page.locator(CELL).nth(1).locator(".vm0-run")
+    expect(card).to_contain_text(prompt)
+    runs = page.locator(CELL).nth(2).locator("table.dataframe")
+    expect(runs).to_contain_text(prompt)
+    expect(page.locator(CELL).nth(3).locator("table.dataframe")).to_be_visible()
+    for index in range(4):
+        assert page.locator(CELL).nth(index).locator("mjx-container").count() == 0, index
+    page.locator(CELL).nth(1).screenshot(path=str(tmp_path / "card-with-dollars.png"))
+    runs.screenshot(path=str(tmp_path / "runs-with-dollars.png"))

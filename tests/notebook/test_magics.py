@@ -65,6 +65,30 @@ def test_run_fills_the_prompt_streams_and_returns_the_run(notebook: Notebook) ->
     assert notebook.value("raw.prompt") == "'keep {name}'"
 
 
+def test_prompts_of_code_agents_are_sent_as_written(notebook: Notebook) -> None:
+    notebook.run("i = 99\ndataset_name = 'penguins.csv'")
+    cell = notebook.run('%%vm0 run python -o code\nfor i in range(3): print(f"item-{i}")')
+    text = text_of(cell)
+    assert "item-0" in text and "item-2" in text and "item-99" not in text
+    assert "filled:" not in text
+    assert notebook.get("code.prompt") == 'for i in range(3): print(f"item-{i}")'
+    cell = notebook.run("%%vm0 run shell\necho 'a b' | awk '{print $2}'")
+    assert "b" in text_of(cell).splitlines() and "filled:" not in text_of(cell)
+    # prose agents get filling, and the cell says what was filled; --fill and --raw override
+    cell = notebook.run("%%vm0 run echo -o prose\nSummarise {dataset_name}.")
+    assert "filled: dataset_name='penguins.csv'" in text_of(cell)
+    assert notebook.get("prose.prompt") == "Summarise penguins.csv."
+    cell = notebook.run("%%vm0 run python --fill\nprint({i} + 1)")
+    assert "100" in text_of(cell) and "filled: i=99" in text_of(cell)
+    cell = notebook.run("%%vm0 run echo --raw -o kept\nSummarise {dataset_name}.")
+    assert notebook.get("kept.prompt") == "Summarise {dataset_name}."
+    # the line's options are filled in for every agent
+    cell = notebook.run("%%vm0 run python --var N={i}\nimport os; print('N is', os.environ['N'])")
+    assert "N is 99" in text_of(cell)
+    _, error = notebook.fails("%%vm0 run echo --fill --raw\nhello")
+    assert "--fill or --raw" in error
+
+
 def test_quiet_and_no_wait_then_attach(notebook: Notebook) -> None:
     notebook.run("%vm0 agents")  # connect first: the once-only "connected to" line is not ours
     cell = notebook.run('%vm0 run echo "quietly" --quiet -o q')

@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from ..cards import STATUS_COLORS, VERSION_CHARS, format_duration
+from ..cards import NO_MATH, STATUS_COLORS, VERSION_CHARS, format_duration
 from .masking import SecretMasker
 from .render import CLOSING_KINDS, Line, error_line
 
@@ -52,8 +52,6 @@ _KIND_STYLES = {
     "stderr": "opacity:0.7",
     "info": "opacity:0.7",
 }
-#: Classes that keep MathJax (JupyterLab, classic Notebook) from typesetting ``$...$``.
-NO_MATH = "tex2jax_ignore mathjax_ignore"
 
 # Runs in the browser after each redraw of a trusted output: the frontend replaces the whole
 # HTML, so this puts the previous tail box back (the same element, updated in place) and keeps

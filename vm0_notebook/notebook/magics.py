@@ -28,7 +28,7 @@ from traitlets import Float, Int
 from traitlets.config import Configurable
 
 from ..api.errors import MagicError, RunFailed
-from .args import check_env_name, fill, parse_pairs, parse_ref, split_line
+from .args import check_env_name, fill, filled_line, parse_pairs, parse_ref, split_line
 from .masking import SecretMasker
 
 _RUN_CLASS = ("vm0_notebook.api.run", "Run")
@@ -103,7 +103,7 @@ class VM0Magics(Magics, Configurable):
             raise MagicError(f"unknown command {name!r}; the commands are: {', '.join(_COMMANDS)}")
         if cell is not None and name != "run":
             raise MagicError(f"%%vm0 {name} takes no cell body; use %vm0 {name} on one line")
-        if "--raw" not in rest:
+        if name != "run" and "--raw" not in rest:  # run fills its options once parsed
             rest = [fill(word, self.shell.user_ns) for word in rest]
         try:
             args = _parse(command, rest)
@@ -150,22 +150,42 @@ class VM0Magics(Magics, Configurable):
         "--on-interrupt", choices=("cancel", "detach"), default="cancel",
         help="on Ctrl-C (or --timeout): cancel the run (default) or leave it running",
     )
-    @argument("--raw", action="store_true", help="send the prompt as is, without {expr} filling")
+    @argument(
+        "--fill", action="store_true",
+        help="fill {expression} in the prompt from the notebook's variables, whatever the agent",
+    )
+    @argument(
+        "--raw", action="store_true",
+        help="send the prompt and the line exactly as written: no {expression} filling at all",
+    )
     def _run(self, args: Any, cell: str | None) -> Any:
         """Run an agent with the cell body as its prompt and show its output live.
 
-        {expression} in the prompt and the line is filled in from the notebook's variables
-        ({{ and }} stay literal braces; --raw turns this off). The cell's value is the Run; a
-        run that fails, times out or is cancelled fails the cell (after binding -o VAR).
+        The prompt is sent as written to agents whose prompt is code (the built-in python and
+        shell: their config says "prompt": "code"); for agents whose prompt is prose, such as
+        echo and Claude Code, each {expression} in it is filled in from the notebook's variables
+        ({{ and }} stay literal braces) and the cell says what was filled. --fill fills in any
+        prompt, --raw none. {expression} in the options of the line is always filled in
+        (unless --raw). The cell's value is the Run; a run that fails, times out or is
+        cancelled fails the cell (after binding -o VAR).
         """
+        if args.fill and args.raw:
+            raise MagicError("give --fill or --raw, not both")
         agent, prompt = args.agent, " ".join(args.prompt)
         if cell is not None:
             if prompt:
                 raise MagicError("give the prompt either in the cell body or on the line, not both")
-            # the line's words were filled in already; the body is filled here
-            prompt = cell.strip("\n") if args.raw else fill(cell.strip("\n"), self.shell.user_ns)
+            prompt = cell.strip("\n")
         elif not prompt and agent and (args.session or args.checkpoint):
             agent, prompt = None, agent  # %vm0 run --session ID "prompt"
+        if not args.raw:
+            agent = agent and fill(agent, self.shell.user_ns)
+            _fill_options(args, self.shell.user_ns)
+        if prompt.strip() and self._fills(args, agent):
+            filled: list[tuple[str, Any]] = []
+            prompt = fill(prompt, self.shell.user_ns, filled)
+            if filled:
+                print(self.masker.mask(filled_line(filled)))
         if not agent and not (args.session or args.checkpoint):
             raise MagicError("name the agent: %%vm0 run AGENT (or give --session/--checkpoint)")
         if not prompt.strip():
@@ -183,6 +203,16 @@ class VM0Magics(Magics, Configurable):
             run, var=args.out, quiet=args.quiet, on_interrupt=args.on_interrupt,
             timeout=args.timeout,
         )
+
+    def _fills(self, args: Any, agent: str | None) -> bool:
+        """Whether ``{...}`` in this run's prompt is filled in: --fill/--raw, else the agent's
+        config ("prompt": "code" is sent as written; prose, the default, is filled)."""
+        if args.raw or args.fill:
+            return bool(args.fill)
+        if not agent:  # a follow-up by session or checkpoint: as written unless --fill
+            return False
+        config = self.client.agents.get(agent).config or {}
+        return config.get("prompt", "text") != "code"
 
     def _run_request(self, args: Any, agent: str | None, prompt: str) -> dict[str, Any]:
         volumes = dict(parse_ref(ref, "--volume") for ref in args.volume or ())
@@ -460,6 +490,18 @@ class VM0Magics(Magics, Configurable):
                 formatter.type_printers.pop(Run, None)
             except ImportError:  # pragma: no cover
                 pass
+
+
+def _fill_options(args: Any, namespace: dict[str, Any]) -> None:
+    """Fill ``{expression}`` in the run's option values (not its prompt), in place."""
+    for dest in ("session", "checkpoint", "agent_version", "artifact"):
+        value = getattr(args, dest)
+        if value:
+            setattr(args, dest, fill(value, namespace))
+    for dest in ("var", "volume", "secret"):
+        values = getattr(args, dest)
+        if values:
+            setattr(args, dest, [fill(value, namespace) for value in values])
 
 
 def _size(size: int) -> str:

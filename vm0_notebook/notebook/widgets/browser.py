@@ -105,7 +105,7 @@ class RunsBrowser(Panel):
             ],
             layout=w.Layout(max_width="72em"),
         )
-        self.widget.add_class("vm0-browser")
+        self._mark("vm0-browser")
         self._load_agents()
         self.refresh()
 

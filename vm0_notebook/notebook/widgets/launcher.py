@@ -93,7 +93,7 @@ class RunLauncher(Panel):
             ],
             layout=w.Layout(max_width="60em"),
         )
-        self.widget.add_class("vm0-launcher")
+        self._mark("vm0-launcher")
         self.reload()
 
     # -- choices ------------------------------------------------------------------------------

@@ -89,6 +89,13 @@ class Panel:
 
         return callback
 
+    def _mark(self, name: str) -> None:
+        """Give the widget its class ``name``, and keep MathJax out of all it shows."""
+        from ...cards import NO_MATH
+
+        for class_name in (name, *NO_MATH.split()):
+            self.widget.add_class(class_name)
+
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
 
