@@ -91,11 +91,13 @@ def test_agent_entries_flatten_their_metadata(mixed_run) -> None:
     texts = [json.loads(m) for m in outputs[outputs["event_type"] == "assistant"]["message"]]
     printed = [t["message"]["content"][0]["text"] for t in texts]
     assert printed == [f"line {i}" for i in range(5)]
-    # the stderr line is an agent entry without a sequence: NA, not 0 or NaN-as-float
-    stderr = agent[agent["message"] == "careful"]
-    assert len(stderr) == 1 and stderr["sequence"].isna().all()
-    assert stderr["event_type"].isna().all() and stderr["method"].isna().all()
-    assert stderr["sequence"].iloc[0] is pd.NA
+    # the stderr line is an output event too (a system event), numbered in order
+    stderr = [json.loads(m) for m in outputs[outputs["event_type"] == "system"]["message"]]
+    assert stderr == [{"type": "system", "subtype": "stderr", "text": "careful"}]
+    # entries without a sequence (the system's own lines) have NA, not 0 or NaN-as-float
+    own = mixed_run.logs(type="system")
+    assert len(own) and own["sequence"].isna().all() and own["event_type"].isna().all()
+    assert own["sequence"].iloc[0] is pd.NA and own["method"].isna().all()
 
 
 def test_levels_compare_in_severity_order(mixed_run) -> None:

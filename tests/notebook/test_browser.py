@@ -340,3 +340,53 @@ def test_dollar_signs_are_never_typeset_as_maths(lab: Lab, page: Any, tmp_path: 
         assert page.locator(CELL).nth(index).locator("mjx-container").count() == 0, index
     page.locator(CELL).nth(1).screenshot(path=str(tmp_path / "card-with-dollars.png"))
     runs.screenshot(path=str(tmp_path / "runs-with-dollars.png"))
+
+
+# -- failures, stderr, cancelled runs -----------------------------------------------------------
+
+
+def test_stderr_exit_codes_and_cancelled_runs_read_true(
+    lab: Lab, page: Any, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    _open(page, lab, [
+        "%load_ext vm0_notebook",
+        "%%vm0 run shell\necho partial\necho 'warming up' >&2\necho 'about to fail' >&2\nexit 3",
+        "%%vm0 run shell -o c\nfor i in $(seq 47); do echo line $i; done\nsleep 60",
+        "print(c.status, c.output.count('line '))",
+        "%vm0 browser",
+    ])
+    _run_cell(page, 0)
+    failed = _run_cell(page, 1)
+    view = failed.locator(".vm0-live")
+    expect(view.locator(".vm0-live-header")).to_contain_text("failed")
+    stderr = view.locator(".vm0-live-tail span", has_text="warming up")
+    expect(stderr).to_be_visible()
+    assert float(stderr.evaluate("e => getComputedStyle(e).opacity")) < 1  # dimmed
+    expect(view.locator(".vm0-live-closing")).to_contain_text("about to fail (exit code 3)")
+    expect(failed.locator(".jp-OutputArea")).to_contain_text(
+        re.compile(r"RunFailed: run run_\w+ failed: about to fail \(exit code 3\)")
+    )
+    failed.screenshot(path=str(tmp_path / "failed-with-stderr.png"))
+
+    cancelled = _start_cell(page, 2)
+    view = cancelled.locator(".vm0-live")
+    expect(view.locator(".vm0-live-tail")).to_contain_text("line 47")
+    page.keyboard.press("Escape")
+    page.keyboard.press("i")
+    page.keyboard.press("i")  # i, i: interrupt the kernel, as a user stops a cell
+    expect(view.locator(".vm0-live-header")).to_contain_text("cancelled")
+    expect(view.locator(".vm0-live-closing")).to_contain_text("✗ cancelled")
+    assert "failed" not in view.inner_text()
+    cancelled.screenshot(path=str(tmp_path / "cancelled.png"))
+    expect(_run_cell(page, 3).locator(".jp-OutputArea")).to_contain_text("cancelled 47")
+
+    browser = _run_cell(page, 4).locator(".vm0-browser")
+    table = browser.locator(".vm0-runs-table select")
+    expect(table.locator("option").first).to_contain_text("cancelled")
+    table.select_option(index=0)
+    output = browser.locator(".vm0-run-output")
+    expect(output).to_contain_text("line 1\n")
+    expect(output).to_contain_text("line 47")
+    browser.screenshot(path=str(tmp_path / "browser-cancelled.png"))

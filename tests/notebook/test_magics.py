@@ -104,13 +104,14 @@ def test_failed_run_binds_var_and_fails_the_cell_briefly(notebook: Notebook) -> 
     cell, error = notebook.fails("%%vm0 run python -o bad\nprint('working')\n1/0")
     run_id = notebook.get("bad.id")
     assert error == (
-        f"RunFailed: run {run_id} failed: ZeroDivisionError: division by zero. "
+        f"RunFailed: run {run_id} failed: ZeroDivisionError: division by zero (exit code 1). "
         f"Its logs: %vm0 logs {run_id}"
     )
     assert notebook.get("bad.status") == "failed"
-    # said twice, not four times: the agent's result line, then the cell's error
+    # said three times, not more: the traceback on stderr, the result line, the cell's error
     text = text_of(cell)
-    assert "working" in text and text.count("ZeroDivisionError") == 2
+    assert "working" in text and text.count("ZeroDivisionError") == 3
+    assert "Traceback (most recent call last):" in text  # stderr is shown as it came
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from vm0_notebook.notebook.render import (
     EXCERPT_CHARS,
     Line,
     RunRenderer,
+    error_line,
     render_event,
     render_run_event,
     shorten,
@@ -37,7 +38,7 @@ def test_sample_stream_reads_like_a_transcript(sample_lines: list[Line]) -> None
         ("tool", "→ Write: artifact/summary.md"),
         ("error", "  ✗ error: Permission denied: artifact/summary.md"),
         ("text", "The data has 344 penguins of 3 species; Gentoo are the heaviest (mean 5,076 g)."),
-        ("result", "✓ done · 41.2 s · $0.0412 · 4 turns · 12,840 in / 1,532 out tokens"),
+        ("result", "✓ done · $0.0412 · 4 turns · 12,840 in / 1,532 out tokens"),
     ]
 
 
@@ -71,7 +72,7 @@ def test_a_failure_is_said_once_by_its_last_line() -> None:
         "type": "result", "subtype": "error", "is_error": True, "duration_ms": 100,
         "num_turns": 0, "result": trace}}, 3)
     render = RunRenderer()
-    assert render(result) == [Line("✗ failed · 0.1 s: ZeroDivisionError: x", "failed")]
+    assert render(result) == [Line("✗ failed: ZeroDivisionError: x", "failed")]
     # the server's error event repeats it: not shown again; a different one is
     assert render(Event("error", {"message": trace})) == []
     assert render(Event("error", {"message": "sandbox died"})) == [
@@ -85,9 +86,20 @@ def test_result_without_cost_or_tokens_does_not_show_zeros() -> None:
     # a local command reports neither; zeros would read as "free" rather than "not counted"
     event = {"type": "result", "subtype": "success", "duration_ms": 400, "num_turns": 1,
              "total_cost_usd": 0.0, "usage": {"input_tokens": 0, "output_tokens": 0}}
-    assert render_event(event) == [Line("✓ done · 0.4 s · 1 turn", "result")]
+    assert render_event(event) == [Line("✓ done · 1 turn", "result")]
+    # nor turns without a model: a command's output is not a conversation; the duration is
+    # the view header's, not repeated here
     del event["total_cost_usd"], event["usage"]
-    assert render_event(event) == [Line("✓ done · 0.4 s · 1 turn", "result")]
+    assert render_event(event) == [Line("✓ done", "result")]
+
+
+def test_stderr_lines_are_dimmed_and_an_exit_code_joins_the_last_stderr_line() -> None:
+    event = {"type": "system", "subtype": "stderr", "text": "warning: low disk"}
+    assert render_event(event) == [Line("warning: low disk", "stderr")]
+    error = "about to fail\nAgent exited with code 3"
+    assert error_line(error) == "about to fail (exit code 3)"
+    assert error_line("Agent exited with code 3") == "Agent exited with code 3"
+    assert error_line("x\nAgent killed by SIGKILL") == "x (killed by SIGKILL)"
 
 
 @pytest.mark.parametrize(

@@ -192,6 +192,9 @@ class LiveView:
         the reference facts to it.
         """
         self.set_status(getattr(run, "status", None))
+        if self.status in ("cancelled", "timeout"):  # the agent's result says "failed"
+            with self._lock:
+                self.closing = [_restate(line, self.status) for line in self.closing]
         ms = getattr(run, "execution_time_ms", None)
         self._duration = ms / 1000 if isinstance(ms, int | float) else self.elapsed()
         mask = self._masker.mask
@@ -316,6 +319,17 @@ class LiveView:
         """The display bundle: plain text and HTML."""
         shown = self.shown()
         return {"text/plain": self.text(shown), "text/html": self.html(shown)}
+
+
+def _restate(line: Line, status: str) -> Line:
+    """A closing ``✗ failed`` line of a run that was cancelled or timed out, saying so."""
+    head = "✗ failed"
+    if not line.text.startswith(head):
+        return line
+    rest = line.text[len(head):]
+    if rest.lower() in (": run cancelled", ""):  # nothing left to say beyond the status
+        rest = ""
+    return Line(f"✗ {status}{rest}", line.kind)
 
 
 def _html_line(line: Line) -> str:

@@ -13,6 +13,7 @@ including shapes this module does not know, shows as compact JSON: a renderer ne
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Literal, NamedTuple
 
 Kind = Literal["text", "tool", "ok", "error", "result", "failed", "stderr", "info"]
@@ -43,9 +44,24 @@ def shorten(text: str, limit: int = EXCERPT_CHARS) -> str:
 
 
 def error_line(error: str) -> str:
-    """An error on one line: its last line (where a traceback says what went wrong)."""
+    """An error on one line: its last line (where a traceback says what went wrong); when
+    that only says how the agent exited, the line before it too.
+
+        >>> error_line("Traceback...\\nValueError: bad\\nAgent exited with code 3")
+        'ValueError: bad (exit code 3)'
+    """
     lines = [line for line in str(error).splitlines() if line.strip()]
-    return shorten(lines[-1] if lines else str(error), 300)
+    if not lines:
+        return shorten(str(error), 300)
+    exit_match = _EXIT_LINE.match(lines[-1].strip())
+    if exit_match and len(lines) > 1:
+        how = f"exit code {exit_match['code']}" if exit_match["code"] else exit_match["how"]
+        return shorten(f"{lines[-2]} ({how})", 300)
+    return shorten(lines[-1], 300)
+
+
+# The local server's last line of a failed command's error: how the process ended.
+_EXIT_LINE = re.compile(r"^Agent (?P<how>exited with code (?P<code>-?\d+)|killed by \S+)$")
 
 
 def compact_json(value: Any, limit: int = EXCERPT_CHARS) -> str:
@@ -88,6 +104,9 @@ def _render(event: dict[str, Any], out: list[Line]) -> None:
 
 
 def _system(event: dict[str, Any], out: list[Line]) -> None:
+    if event.get("subtype") == "stderr" and isinstance(event.get("text"), str):
+        out.append(Line(_cut(event["text"]), "stderr"))  # shown dimmed
+        return
     if event.get("subtype") != "init":
         return
     parts = []
@@ -148,16 +167,18 @@ def _result_text(content: Any) -> str:
 
 def _result(event: dict[str, Any]) -> Line:
     failed = event.get("subtype") not in (None, "success") or bool(event.get("is_error"))
+    # no duration here: the view's header shows the run's, and two figures would disagree
     parts = []
-    if isinstance(event.get("duration_ms"), int | float):
-        parts.append(f"{event['duration_ms'] / 1000:.1f} s")
-    # cost and tokens only when the agent reported some: a local command has neither
     cost = event.get("total_cost_usd")
+    usage = event.get("usage")
+    # cost and tokens only when the agent reported some: a local command has neither; turns
+    # only from a model (a command's output is not a conversation)
+    from_model = isinstance(usage, dict) or isinstance(cost, int | float)
     if isinstance(cost, int | float) and cost > 0:
         parts.append(f"${cost:.4f}")
-    if isinstance(event.get("num_turns"), int) and event["num_turns"] > 0:
-        parts.append(f"{event['num_turns']} turn{'s' if event['num_turns'] != 1 else ''}")
-    usage = event.get("usage")
+    turns = event.get("num_turns")
+    if from_model and isinstance(turns, int) and turns > 0:
+        parts.append(f"{turns} turn{'s' if turns != 1 else ''}")
     if isinstance(usage, dict):
         tokens_in, tokens_out = usage.get("input_tokens"), usage.get("output_tokens")
         if isinstance(tokens_in, int) and isinstance(tokens_out, int) and tokens_in + tokens_out:

@@ -138,14 +138,17 @@ class AgentOutput:
             output(self.run_id, "assistant", text_event(line))
 
     def stderr_lines(self, lines: list[str]) -> None:
-        """Report complete stderr lines as agent logs (blank ones are skipped)."""
-        log, mask = self.host.log, self.masker
+        """Report complete stderr lines as ``system`` events of subtype ``stderr`` (blank ones
+        are skipped)."""
+        output, mask = self.host.output, self.masker
         for line in lines:
             if not line.strip():
                 continue
             line = mask.mask(line)
             self.stderr_tail.append(line)
-            log(self.run_id, "agent", "info", line, {"stream": "stderr"})
+            # an output event (so live views show it in place; other readers skip system
+            # subtypes they do not know), which is also the run's agent log entry
+            output(self.run_id, "system", {"type": "system", "subtype": "stderr", "text": line})
 
     def stderr_error(self) -> str | None:
         """The last stderr lines, as the error of a failed run (None if there were none)."""
@@ -161,8 +164,8 @@ class AgentOutput:
 
         It has no ``total_cost_usd`` and no ``usage``: a local process reports neither, and a
         made-up zero would read as a real figure."""
-        if is_error:
-            text = error or "The run failed"
+        if is_error:  # what it printed stays the run's output; the error is its last lines
+            text = "\n".join([*self._plain, error or "The run failed"])
         elif self._plain:
             text = "\n".join(self._plain)
         else:

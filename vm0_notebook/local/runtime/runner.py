@@ -243,7 +243,9 @@ class _Job:
 
         if status == "completed" and exit_code != 0:
             status = "failed"
-            error = output.stderr_error() or f"Agent {_exit_text(exit_code)}"
+            # the last stderr lines, then the exit code: a one-line summary can name both
+            exited, tail = f"Agent {_exit_text(exit_code)}", output.stderr_error()
+            error = f"{tail}\n{exited}" if tail else exited
         self._log("info" if exit_code == 0 else "error", f"Agent {_exit_text(exit_code)}")
         if not output.saw_result:
             self._emit(output.result_event(
