@@ -44,7 +44,7 @@ def test_the_notebook_shows_the_card_frames_and_figures_once(executed) -> None:
 
     logs = only(executed["logs"])
     assert "<table" in logs["text/html"] and "assistant" in logs["text/html"]
-    assert 'class="tex2jax_ignore mathjax_ignore"' in logs["text/html"]
+    assert 'class="vm0-frame tex2jax_ignore mathjax_ignore"' in logs["text/html"]
     metrics = only(executed["metrics"])
     assert "cpu_percent" in metrics["text/html"] and "memory_used_mb" in metrics["text/html"]
     assert "duration" in only(executed["runs"])["text/html"]

@@ -147,6 +147,7 @@ def test_launch_a_run_watch_it_stream_then_find_it_in_the_browser(
     expect(launcher.get_by_role("button", name="Cancel")).to_be_disabled()
     run_id = live.locator("code").first.inner_text()
     assert run_id.startswith("run_")
+    assert "launcher." not in live.inner_text()  # hints name the run, not a guessed variable
     launcher.screenshot(path=str(tmp_path / "launcher.png"))
 
     browser = _run_cell(page, 2).locator(".vm0-browser")
@@ -304,6 +305,10 @@ def test_code_prompts_are_sent_as_written_and_prose_is_filled_visibly(
     tail = code.locator(".vm0-live-tail").inner_text().split()
     assert tail == ["item-0", "item-1", "item-2"], tail
     assert "filled:" not in code.locator(".jp-OutputArea").inner_text()
+    # no -o: the next steps name the run and its session, no variable that does not exist
+    summary = code.locator(".vm0-live-summary").inner_text()
+    assert "%vm0 logs run_" in summary and "%%vm0 run --session ses_" in summary
+    assert "run." not in summary and "follow_up" not in summary
     code.screenshot(path=str(tmp_path / "python-f-string.png"))
     shell = _run_cell(page, 2)
     expect(shell.locator(".vm0-live-header")).to_contain_text("completed")
@@ -333,11 +338,20 @@ def test_dollar_signs_are_never_typeset_as_maths(lab: Lab, page: Any, tmp_path: 
     expect(control.locator("mjx-container")).to_have_count(1)
     card = page.locator(CELL).nth(1).locator(".vm0-run")
     expect(card).to_contain_text(prompt)
+    # -o r: the next steps may name r
+    expect(page.locator(CELL).nth(1).locator(".vm0-live-summary")).to_contain_text(
+        'r.follow_up("...")'
+    )
     runs = page.locator(CELL).nth(2).locator("table.dataframe")
     expect(runs).to_contain_text(prompt)
     expect(page.locator(CELL).nth(3).locator("table.dataframe")).to_be_visible()
     for index in range(4):
         assert page.locator(CELL).nth(index).locator("mjx-container").count() == 0, index
+    # the compact runs table, text read from the left
+    assert runs.locator("thead tr").first.locator("th").all_inner_texts()[1:] == [
+        "status", "agent", "started", "duration", "prompt"]
+    align = runs.locator("tbody td").last.evaluate("e => getComputedStyle(e).textAlign")
+    assert align == "left"
     page.locator(CELL).nth(1).screenshot(path=str(tmp_path / "card-with-dollars.png"))
     runs.screenshot(path=str(tmp_path / "runs-with-dollars.png"))
 

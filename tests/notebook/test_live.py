@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 from vm0_notebook.notebook.live import LiveView, TerminalView, summary_lines
 from vm0_notebook.notebook.masking import SecretMasker
-from vm0_notebook.notebook.render import Line
+from vm0_notebook.render import Line
 
 
 class Clock:

@@ -185,6 +185,16 @@ def test_listings_are_dataframes(notebook: Notebook, client) -> None:
     assert sum("image/png" in o.get("data", {}) for o in cell.outputs) == 1  # shown once
     assert "echo" in text_of(notebook.run("%vm0 agents"))
     assert run_id in text_of(notebook.run("%vm0 runs --limit 3 --agent echo"))
+    # compact: what a reader scans, by run id; the full frame with -o
+    notebook.run('%%vm0 run shell -o ml\necho one\necho two')
+    notebook.run("%vm0 runs --limit 2 -o full")
+    assert notebook.get("list(_.columns)") == ["status", "agent", "started", "duration", "prompt"]
+    assert notebook.get("_.index.name") == "run" and notebook.get("_.index[0]") == notebook.get(
+        "ml.id")
+    assert re.fullmatch(r"\d+\.\d s", notebook.get("_.duration.iloc[0]"))
+    assert notebook.get("_.prompt.iloc[0]") == "echo one…"  # the first line, marked as cut
+    assert notebook.get("len(full.columns)") >= 16 and notebook.get("str(full.duration.dtype)") \
+        == "timedelta64[ns]"
     _, error = notebook.fails(f"%vm0 cancel {run_id}")  # it has finished
     assert "cannot be cancelled" in error
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from vm0_notebook.api.models import Event
-from vm0_notebook.notebook.render import (
+from vm0_notebook.render import (
     EXCERPT_CHARS,
     Line,
     RunRenderer,

@@ -32,8 +32,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..cards import NO_MATH, STATUS_COLORS, VERSION_CHARS, format_duration
+from ..render import CLOSING_KINDS, Line, error_line
 from .masking import SecretMasker
-from .render import CLOSING_KINDS, Line, error_line
 
 __all__ = ["LiveView", "TerminalView", "error_line", "ipython_publisher", "summary_lines"]
 

@@ -309,8 +309,16 @@ class VM0Magics(Magics, Configurable):
     @argument("--agent", metavar="NAME", help="only runs of this agent")
     @argument("--since", metavar="T", help="only runs created since T (ISO-8601)")
     @argument("--limit", type=int, default=20, metavar="N", help="at most N runs (default 20)")
+    @argument(
+        "-o", "--output", dest="out", metavar="VAR",
+        help="bind the full frame (every column) to VAR",
+    )
     def _runs(self, args: Any, cell: str | None) -> Any:
-        """The most recent runs, newest first, as a DataFrame."""
+        """The most recent runs, newest first: status, agent, start, duration and prompt.
+
+        The full frame (every column, typed) is bound to VAR with -o VAR, and is what
+        client.runs.list().to_pandas() gives.
+        """
         import itertools
 
         from .. import frames
@@ -321,7 +329,10 @@ class VM0Magics(Magics, Configurable):
         client = self.client
         agent_id = client.agents.get(args.agent).id if args.agent else None
         runs = client.runs.list(status=args.status, agent_id=agent_id, since=args.since)
-        return frames.records_frame(Run, itertools.islice(runs, args.limit))
+        full = frames.records_frame(Run, itertools.islice(runs, args.limit))
+        if args.out:
+            self.shell.user_ns[args.out] = self.masker.mask_frame(full)
+        return frames.runs_summary(full)
 
     @magic_arguments("vm0 logs")
     @argument("run", metavar="RUN", help="the run id")

@@ -1,6 +1,6 @@
 """Agent stream-JSON events as lines a person reads.
 
-    >>> from vm0_notebook.notebook.render import render_event
+    >>> from vm0_notebook.render import render_event
     >>> [line.text for line in render_event({"type": "assistant", "message": {"content": [
     ...     {"type": "tool_use", "name": "Bash", "input": {"command": "ls data"}}]}})]
     ['→ Bash: ls data']
