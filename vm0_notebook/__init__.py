@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .api.client import AsyncClient, Client
     from .api.errors import *  # noqa: F403
     from .api.run import Run
+    from .notebook.widgets import RunLauncher, RunsBrowser
     from .plots import compare_metrics, plot_runs
 
 # name -> module that defines it; resolved on first attribute access (PEP 562).
@@ -36,10 +37,15 @@ _LAZY = {
     "Run": ".api.run",
     "plot_runs": ".plots",
     "compare_metrics": ".plots",
+    "RunLauncher": ".notebook.widgets",
+    "RunsBrowser": ".notebook.widgets",
     **dict.fromkeys(_ERRORS, ".api.errors"),
 }
 
-__all__ = ["AsyncClient", "Client", "Run", "__version__", "compare_metrics", "plot_runs", *_ERRORS]
+__all__ = [
+    "AsyncClient", "Client", "Run", "RunLauncher", "RunsBrowser", "__version__",
+    "compare_metrics", "plot_runs", *_ERRORS,
+]
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

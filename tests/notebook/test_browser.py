@@ -404,3 +404,18 @@ def test_stderr_exit_codes_and_cancelled_runs_read_true(
     expect(output).to_contain_text("line 1\n")
     expect(output).to_contain_text("line 47")
     browser.screenshot(path=str(tmp_path / "browser-cancelled.png"))
+
+
+def test_help_opens_with_worked_examples_in_plain_text(
+    lab: Lab, page: Any, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    _open(page, lab, ["%load_ext vm0_notebook", "%vm0?"])
+    _run_cell(page, 0)
+    shown = _run_cell(page, 1).locator(".jp-OutputArea")
+    expect(shown).to_contain_text("Examples")
+    text = shown.inner_text()
+    assert text.index("1. Ask an agent") < text.index("5. Look back") < text.index("Commands")
+    assert "::" not in text and "%%vm0 run [-o VAR]" in text
+    shown.screenshot(path=str(tmp_path / "help.png"))

@@ -32,6 +32,10 @@ def test_load_ext_is_silent_and_help_lists_every_command(notebook: Notebook) -> 
     for needle in ("%%vm0 run", "--on-interrupt", "%vm0 attach", "%vm0 logs", "%vm0 local",
                    "VM0Magics.tail_lines"):
         assert needle in help_text
+    # five worked examples first, then the commands, in plain text (no reST left over)
+    doc = notebook.get("get_ipython().find_line_magic('vm0').__doc__")
+    assert doc.index("Examples") < doc.index("  5. ") < doc.index("Commands")
+    assert "::" not in doc and "\n.." not in doc and max(map(len, doc.splitlines())) <= 100
 
 
 def test_load_ext_stays_light() -> None:

@@ -18,6 +18,7 @@ them, so ``%load_ext vm0_notebook`` costs almost nothing.
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Callable
 from typing import Any
 
@@ -556,12 +557,60 @@ _COMMANDS: dict[str, Callable[..., Any]] = {
     "config": VM0Magics._config,
 }
 
+_EXAMPLES = """\
+Run VM0 agents from notebook cells and look at what they did.
+
+Examples
+
+  1. Ask an agent, with a notebook variable filled into the prompt:
+       %%vm0 run echo -o run
+       Summarise {dataset_name}.
+     The cell shows the run live; run is the Run (run.output, run.logs()).
+
+  2. Run code as written (python and shell prompts are never filled):
+       %%vm0 run python
+       for i in range(3): print(f"item-{i}")
+
+  3. Start a long run, come back to it later (also after a kernel restart):
+       %vm0 run shell "sleep 600; echo done" --no-wait
+       %vm0 attach RUN_ID
+
+  4. Give an agent data and keep what it writes:
+       %vm0 push ./data input-data
+       %%vm0 run shell --volume input-data --artifact counts
+       wc -l volumes/input-data/* > artifact/counts.txt
+     then %vm0 mount artifact counts downloads the new version.
+
+  5. Look back: recent runs, one run's logs and metrics:
+       %vm0 runs --status failed
+       %vm0 logs RUN_ID
+       %vm0 metrics RUN_ID --plot
+
+Display options: %config VM0Magics.tail_lines = 100 (lines kept on screen),
+%config VM0Magics.max_updates_per_second = 10.
+"""
+
+
+def _command_help(name: str, command: Callable[..., Any]) -> str:
+    """One command in plain text: its usage line, what it does, then its options."""
+    parser = command.parser  # type: ignore[attr-defined]
+    words = parser.format_usage().split()[1:]  # without "usage:"
+    words[0] = "%%vm0" if name == "run" else "%vm0"
+    usage = textwrap.fill(" ".join(words), 96, subsequent_indent="        ")
+    # magic_arguments turned __doc__ into reST; the parser keeps the docstring as written
+    paragraphs = (parser.description or "").strip().split("\n\n")
+    lines = [usage, *(textwrap.fill(" ".join(p.split()), 96, initial_indent="    ",
+                                    subsequent_indent="    ") for p in paragraphs if p.strip())]
+    for action in parser._actions:  # argparse keeps no public list of its arguments
+        if action.help and action.option_strings and action.dest != "help":
+            metavar = f" {action.metavar}" if action.metavar else ""
+            lines.append(f"    {', '.join(action.option_strings)}{metavar}: {action.help}")
+    return "\n".join(lines)
+
+
 VM0Magics.vm0.__doc__ = (
-    "Run VM0 agents from cells and look at what they did.\n\n"
-    "    %%vm0 run AGENT [options]\n    <prompt, with {python expression} filled in>\n\n"
-    "Display options: %config VM0Magics.tail_lines = 100, "
-    "%config VM0Magics.max_updates_per_second = 10.\n\n"
-    + "\n".join(command.__doc__ or "" for command in _COMMANDS.values())
+    _EXAMPLES + "\nCommands\n\n"
+    + "\n\n".join(_command_help(name, command) for name, command in _COMMANDS.items())
 )
 
 
