@@ -136,6 +136,18 @@ def test_launch_a_run_watch_it_stream_then_find_it_in_the_browser(
     launcher = _run_cell(page, 1).locator(".vm0-launcher")
     expect(launcher).to_be_visible()
 
+    # it opens ready to launch: an agent chosen, the artifact hint shown whole
+    assert launcher.locator(".widget-dropdown select").first.input_value() != ""
+    artifact = launcher.locator("input[placeholder^='none, or a name']")
+    fits = artifact.evaluate(
+        """input => { const style = getComputedStyle(input);
+        const ctx = document.createElement("canvas").getContext("2d");
+        ctx.font = style.font;
+        const room = input.clientWidth - parseFloat(style.paddingLeft)
+                     - parseFloat(style.paddingRight);
+        return ctx.measureText(input.placeholder).width <= room; }"""
+    )
+    assert fits
     prompt = f"Hello from Chromium {uuid.uuid4().hex[:8]}"
     launcher.locator(".widget-dropdown select").first.select_option("echo")
     launcher.locator("textarea").first.fill(prompt)
@@ -161,6 +173,13 @@ def test_launch_a_run_watch_it_stream_then_find_it_in_the_browser(
     browser.get_by_role("button", name="Logs").click()
     expect(browser.locator("table.dataframe")).to_be_visible()
     browser.locator("table.dataframe").screenshot(path=str(tmp_path / "logs.png"))
+    browser.get_by_role("button", name="Plot metrics").click()
+    image = browser.locator("img[src^='data:image/png']")
+    expect(image).to_be_visible()
+    source = image.get_attribute("src")
+    assert source.startswith("data:image/png;base64,iVBORw0KGgo")  # base64 of a PNG header
+    assert image.evaluate("img => img.complete && img.naturalWidth > 0")  # the browser drew it
+    browser.screenshot(path=str(tmp_path / "browser-plot.png"))
 
     assert local_server.token not in page.content()  # the API key is never rendered
     page.keyboard.press("Control+s")

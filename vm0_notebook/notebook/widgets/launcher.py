@@ -59,7 +59,7 @@ class RunLauncher(Panel):
         self.volumes = w.SelectMultiple(description="Volumes", rows=3, style=LABEL_STYLE)
         self.artifact = w.Combobox(
             description="Artifact", placeholder="none, or a name (new or existing)",
-            ensure_option=False, style=LABEL_STYLE,
+            ensure_option=False, style=LABEL_STYLE, layout=w.Layout(width="26em"),
         )
         self.variables = w.Textarea(
             description="Variables", placeholder="NAME=value, one per line",
@@ -103,6 +103,8 @@ class RunLauncher(Panel):
         exists)."""
         agents = sorted(a.name for a in self.client.agents.list())
         set_options(self.agent, agents)
+        if self.agent.value is None and agents:  # open ready to launch, not on a blank choice
+            self.agent.value = agents[0]
         chosen = set(self.volumes.value)
         self.volumes.options = sorted(v.name for v in self.client.volumes.list())
         self.volumes.value = tuple(n for n in self.volumes.options if n in chosen)

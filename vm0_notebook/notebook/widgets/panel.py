@@ -44,10 +44,19 @@ def display_bundle(obj: Any, masker: SecretMasker) -> dict[str, Any]:
     # the kernel's formatters (with the user's settings), else IPython's defaults
     formatter = shell.display_formatter if shell is not None else DisplayFormatter()
     data, _ = formatter.format(obj)
-    data = {mime: masker.mask(v) if isinstance(v, str) else v for mime, v in data.items()}
+    data = {mime: _text(masker, v) for mime, v in data.items()}
     if "text/plain" not in data:
         data["text/plain"] = masker.mask(repr(obj))
     return data
+
+
+def _text(masker: SecretMasker, value: Any) -> Any:
+    """A bundle value as an output carries it: text masked, binary (a PNG) as base64 text."""
+    if isinstance(value, bytes):
+        import base64
+
+        return base64.b64encode(value).decode("ascii")
+    return masker.mask(value) if isinstance(value, str) else value
 
 
 def show_in(output: Any, data: dict[str, Any]) -> None:
