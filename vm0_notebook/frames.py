@@ -15,6 +15,7 @@ This module imports pandas; it is itself imported only when a frame is asked for
 from __future__ import annotations
 
 import json
+import sys
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -142,23 +143,30 @@ class _LogColumns:
         micros = np.frombuffer(self.times, dtype=np.int64) if self.times else np.empty(0, np.int64)
         stamps = np.where(micros == _NAT, _NAT, micros * 1000).view("datetime64[ns]")
         types = pd.CategoricalDtype(list(self.type_codes))
-        columns: dict[str, Any] = {
-            "timestamp": pd.DatetimeIndex(stamps).tz_localize("UTC").as_unit("ns"),
-            "type": pd.Categorical.from_codes(_codes(self.types), dtype=types),
-            "level": pd.Categorical.from_codes(_codes(self.levels), dtype=LEVEL),
-            "text": pd.array(_shown_texts(self.messages, self.texts["event_type"]), dtype=TEXT),
-            "message": pd.array(self.messages, dtype=TEXT),
-            "sequence": _ints(self.numbers["sequence"]),
-            "event_type": pd.array(self.texts["event_type"], dtype=TEXT),
-            "method": pd.array(self.texts["method"], dtype=TEXT),
-            "url": pd.array(self.texts["url"], dtype=TEXT),
-            "status": _ints(self.numbers["status"]),
-            "duration_ms": pd.array(_floats(self.numbers["duration_ms"]), dtype="Float64"),
+        builders: dict[str, Callable[[], Any]] = {
+            "timestamp": lambda: pd.DatetimeIndex(stamps).tz_localize("UTC").as_unit("ns"),
+            "type": lambda: pd.Categorical.from_codes(_codes(self.types), dtype=types),
+            "level": lambda: pd.Categorical.from_codes(_codes(self.levels), dtype=LEVEL),
+            "text": lambda: pd.array(
+                _shown_texts(self.messages, self.texts["event_type"]), dtype=TEXT),
+            "message": lambda: pd.array(self.messages, dtype=TEXT),
+            "sequence": lambda: _ints(self.numbers["sequence"]),
+            "event_type": lambda: pd.array(self.texts["event_type"], dtype=TEXT),
+            "method": lambda: pd.array(self.texts["method"], dtype=TEXT),
+            "url": lambda: pd.array(self.texts["url"], dtype=TEXT),
+            "status": lambda: _ints(self.numbers["status"]),
+            "duration_ms": lambda: pd.array(_floats(self.numbers["duration_ms"]), dtype="Float64"),
         }
         names = list(LOG_COLUMNS)
-        if drop_empty and len(self.messages):  # the metadata no entry has: left out
-            names = [n for n in names if n in _ALWAYS or not pd.isna(columns[n]).all()]
-        return plain(pd.DataFrame({name: columns[name] for name in names}))
+        if drop_empty and len(self.messages):  # the metadata no entry has: never built
+            names = [n for n in names if n in _ALWAYS or self._has_values(n)]
+        return plain(pd.DataFrame({name: builders[name]() for name in names}))
+
+    def _has_values(self, name: str) -> bool:
+        """Whether any entry has metadata column ``name``."""
+        if name in self.texts:
+            return any(value is not None for value in self.texts[name])
+        return bool(np.isfinite(np.frombuffer(self.numbers[name], dtype=np.float64)).any())
 
 
 def _shown_texts(messages: list[str | None], event_types: list[str | None]) -> list[str | None]:
@@ -449,11 +457,8 @@ _shells: set[int] = set()  # the IPython shells whose HTML formatter knows plain
 def plain(frame: pd.DataFrame) -> pd.DataFrame:
     """Mark ``frame`` to be shown in a notebook without MathJax typesetting; returns it."""
     frame.attrs[_PLAIN] = True
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - no IPython, no notebook to show it in
-        return frame
-    shell = get_ipython()
+    ipython = sys.modules.get("IPython")  # not imported: no shell to show it in
+    shell = ipython.get_ipython() if ipython is not None else None
     if shell is not None and id(shell) not in _shells:
         shell.display_formatter.formatters["text/html"].for_type(pd.DataFrame, frame_html)
         _shells.add(id(shell))

@@ -103,13 +103,20 @@ class Notebook:
 def text_of(cell: NotebookNode) -> str:
     """Everything a text-only reader sees in a cell's outputs."""
     parts = []
+    previous = None
     for output in cell.outputs:
         if output.output_type == "stream":
-            parts.append(output.text)
+            # one print can arrive as two stream messages ("text", "\n"): a reader sees one
+            if previous is not None and previous.output_type == "stream" \
+                    and previous.name == output.name:
+                parts[-1] += output.text
+            else:
+                parts.append(output.text)
         elif output.output_type == "error":
             parts.append("\n".join(output.traceback))
         else:
             parts.append(output.get("data", {}).get("text/plain", ""))
+        previous = output
     return "\n".join(parts)
 
 
