@@ -1,5 +1,5 @@
-"""What the benchmark scripts share: a private local server, alternating timed rounds, and the
-median of paired ratios.
+"""What the benchmark scripts share: a private local server, alternating timed rounds, the
+median of paired ratios, and ``report()``, which prints a figure and hands it to ``run_all.py``.
 
 Every benchmark compares itself with a baseline measured in the same run. Timing the two
 alternately and taking the median of each round's ratio holds up better on a busy machine than
@@ -10,6 +10,7 @@ it does nothing when run on its own.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -99,3 +100,31 @@ def paired_ratio(ours: Sequence[float], base: Sequence[float]) -> Ratio:
     """The ratio ``ours / base`` of each round, summed up as their median and range."""
     ratios = sorted(o / b for o, b in zip(ours, base, strict=True))
     return Ratio(statistics.median(ratios), ratios[0], ratios[-1])
+
+
+# the file run_all.py asks each benchmark to append its figures to, one JSON object a line
+REPORT_ENV = "VM0_BENCH_REPORT"
+
+
+def report(figure: str, ours: str, baseline: str, ratio: Ratio | float, goal: float | str,
+           met: bool | None = None) -> None:
+    """Print one figure against its baseline and goal, and hand it to ``run_all.py``.
+
+    ``goal`` is the most the ratio may be (a number), or a goal in words with ``met`` saying
+    whether it was met.
+
+    >>> report("2,000 runs.get", "1.31 s", "1.20 s (raw httpx)", paired_ratio(a, b), 1.15)
+    """
+    median = ratio.median if isinstance(ratio, Ratio) else float(ratio)
+    shown = str(ratio) if isinstance(ratio, Ratio) else f"{median:.2f}"
+    if not isinstance(goal, str):
+        goal, met = f"ratio <= {goal:g}", median <= goal
+    verdict = "" if met is None else (" ok" if met else " OVER GOAL")
+    print(f"{figure}: {ours} vs {baseline}: ratio {shown} ({goal}){verdict}", flush=True)
+    path = os.environ.get(REPORT_ENV)
+    if path:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({
+                "benchmark": Path(sys.argv[0]).stem, "figure": figure, "ours": ours,
+                "baseline": baseline, "ratio": shown, "goal": goal, "met": met,
+            }) + "\n")

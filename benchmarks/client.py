@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import httpx_sse
-from _support import alternate, local_server, paired_ratio
+from _support import alternate, local_server, paired_ratio, report
 
 GETS = 2_000
 EVENTS = 20_000
@@ -38,10 +38,8 @@ def compare(name: str, ours: Callable[[], object], raw: Callable[[], object], go
     ours(), raw()  # warm up connections and caches
     times = alternate(rounds, {"client": ours, "raw": raw})
     ratio = paired_ratio(times["client"], times["raw"])
-    verdict = "ok" if ratio.median <= goal else "over goal"
-    print(f"{name}: client {statistics.median(times['client']):.3f}s, "
-          f"raw {statistics.median(times['raw']):.3f}s per round (median of {rounds}), "
-          f"ratio {ratio} (goal <= {goal}) {verdict}")
+    report(name, f"{statistics.median(times['client']):.3f} s",
+           f"{statistics.median(times['raw']):.3f} s (raw httpx)", ratio, goal)
 
 
 def main() -> None:

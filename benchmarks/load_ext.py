@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _support import alternate, clean_env, paired_ratio
+from _support import alternate, clean_env, paired_ratio, report
 
 IPYTHON = [
     sys.executable, "-m", "IPython", "--quick", "--no-banner", "--HistoryManager.enabled=False",
@@ -54,6 +54,12 @@ def main() -> int:
         added = (seconds - base) * 1000
         print(f"{name:32} {seconds * 1000:7.0f}ms {added:7.0f}ms  "
               f"{paired_ratio(rounds, results[BASELINE])}")
+    ours = statistics.median(results["%load_ext vm0_notebook"])
+    added = (ours - base) * 1000
+    report("%load_ext vm0_notebook in IPython start-up", f"{ours * 1000:.0f} ms",
+           f"{base * 1000:.0f} ms (ipython -c pass)",
+           paired_ratio(results["%load_ext vm0_notebook"], results[BASELINE]),
+           f"under 100 ms added ({added:.0f} ms)", added < 100)
     if "%load_ext sql (jupysql)" not in results:
         print("(jupysql is not installed: no comparison with %load_ext sql)")
     return 0

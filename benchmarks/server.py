@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-from _support import local_server, paired_ratio
+from _support import local_server, paired_ratio, report
 from httpx_sse import connect_sse
 
 ECHO = [sys.executable, "-m", "vm0_notebook.local.runtime.frameworks.echo"]
@@ -156,7 +156,11 @@ def main() -> None:
     ) as (url, token):
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=url, headers=headers, timeout=300) as http:
-            sandbox = http.get("/health").json()["sandbox"]
+            health = http.get("/health").json()
+            sandbox = health["sandbox"]
+            if health.get("limits"):  # which limits the kernel enforces per run, if any
+                cgroups = sorted(k for k, how in health["limits"].items() if how == "cgroup")
+                sandbox += f", cgroups: {', '.join(cgroups) or 'none'}"
             program = (f"for i in range({args.lines}):\n"
                        "    print(f'line {i:06d}')\n")
             agent = http.post("/v1/agents", json={"name": "bench-lines", "config": {
@@ -172,10 +176,10 @@ def main() -> None:
     # both; the spread across rounds shows how far to trust the median.
     run_ratio = paired_ratio([r[0] for r in rounds], [r[1] for r in rounds])
     event_ratio = paired_ratio([r[2] for r in rounds], [r[3] for r in rounds])
-    print(f"runs:   {runs:8.1f} echo runs/s through the server ({args.runs} at once, sandbox: "
-          f"{sandbox}), {direct:8.1f}/s as bare processes: ratio {run_ratio}")
-    print(f"events: {events:8.0f} SSE events/s from an agent printing {args.lines} lines, "
-          f"{baseline:8.0f}/s from a minimal sse-starlette endpoint: ratio {event_ratio}")
+    report(f"echo runs/s through the server ({args.runs} at once, sandbox: {sandbox})",
+           f"{runs:.1f}/s", f"{direct:.1f}/s (bare processes)", run_ratio, "shown, no goal")
+    report(f"SSE events/s from an agent printing {args.lines} lines", f"{events:.0f}/s",
+           f"{baseline:.0f}/s (minimal sse-starlette endpoint)", event_ratio, "shown, no goal")
 
 if __name__ == "__main__":
     main()

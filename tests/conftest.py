@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +23,8 @@ from pathlib import Path
 import pytest
 
 URL_RE = re.compile(r"https?://[^\s]+")
+# Every data folder a server of this session used: tidied at the end (see _tidy_machine).
+_SPAWNED: list[Path] = []
 
 
 @dataclass
@@ -45,15 +48,20 @@ class ServerInfo:
                 self.process.wait(timeout=5)
 
 
-def spawn_server(data_dir: Path, *extra: str, token: str | None = None) -> ServerInfo:
-    """Start ``python -m vm0_notebook.local serve`` and wait for its URL line."""
+def spawn_server(
+    data_dir: Path, *extra: str, token: str | None = None, env: dict[str, str] | None = None
+) -> ServerInfo:
+    """Start ``python -m vm0_notebook.local serve`` and wait for its URL line (``env``: extra
+    variables for the server's own environment, such as a PATH holding ``claude``)."""
     token = token or "vm0_test_" + secrets.token_hex(16)
     data_dir.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VM0_")}
+    _SPAWNED.append(data_dir)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("VM0_")}, **(env or {})}
     env["VM0_LOCAL_DIR"] = str(data_dir)
+    env["VM0_LOCAL_TOKEN"] = token  # not on the command line, where an agent could read it
     proc = subprocess.Popen(
         [sys.executable, "-m", "vm0_notebook.local", "serve", "--port", "0",
-         "--data-dir", str(data_dir), "--token", token, *extra],
+         "--data-dir", str(data_dir), *extra],
         stdout=subprocess.PIPE,
         stderr=open(data_dir / "server.stderr.log", "a"),  # noqa: SIM115
         text=True,
@@ -80,9 +88,25 @@ def _isolated_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     os.environ["VM0_LOCAL_DIR"] = str(tmp_path_factory.mktemp("vm0-default-local"))
     os.environ["VM0_CACHE_DIR"] = str(tmp_path_factory.mktemp("vm0-cache"))
     yield
+    _tidy_machine(_SPAWNED)
     for key in ("VM0_LOCAL_DIR", "VM0_CACHE_DIR"):
         os.environ.pop(key, None)
     os.environ.update(saved)
+
+
+def _tidy_machine(data_dirs: list[Path]) -> None:
+    """Remove what this session's servers kept outside their data folders: process-mode
+    working folders under /var/lib/vm0-local and their (empty) cgroup folders."""
+    from vm0_notebook.local.runtime.agent_users import PASSABLE_DIR
+    from vm0_notebook.local.runtime.cgroups import RunCgroups, group_name
+
+    for data_dir in dict.fromkeys(data_dirs):
+        name = group_name(data_dir)
+        shutil.rmtree(PASSABLE_DIR / name, ignore_errors=True)
+        if os.geteuid() == 0:
+            cgroups = RunCgroups.detect(name)
+            cgroups.end_leftovers()
+            cgroups.close()
 
 
 @pytest.fixture(scope="session")

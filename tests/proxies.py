@@ -1,11 +1,14 @@
 """Small HTTP proxies put in front of the real local server by the API tests.
 
 - :class:`Proxy`: passes everything through and records what it saw.
-- :class:`VariantProxy`: plays the platform's other API shape: camelCase JSON, plain ids,
-  ``lastEventId``/``versionId`` queries only, downloads as a 302 to a tar.gz, run lists that
-  ignore ``agent_id``/``since``, and only ``complete`` on the events of a finished run.
+- :class:`VariantProxy`: plays the platform's other API shape: camelCase JSON, plain ids
+  (storage ids excepted), ``lastEventId``/``versionId`` queries only, downloads as a 302 to a
+  tar.gz, run lists that ignore ``agent_id``/``since``, and only ``complete`` on the events
+  of a finished run.
 - :class:`FaultProxy`: cuts event streams at random points, stalls them, answers a share of
   requests with 503 or 429, and loses the answer of some ``POST /v1/runs`` after forwarding.
+- :class:`HostileStorage`: falsifies volume and artifact downloads (sizes, content, listings,
+  archives) to show the client refuses them.
 
 Each is an ASGI app served by uvicorn on 127.0.0.1 in a thread: ``url = proxy.start()``,
 ``proxy.stop()``.
@@ -14,10 +17,13 @@ Each is an ASGI app served by uvicorn on 127.0.0.1 in a thread: ``url = proxy.st
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import io
 import json
 import random
 import re
 import socket
+import tarfile
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -118,11 +124,7 @@ class Proxy:
         try:
             if response.headers.get("content-type", "").startswith("text/event-stream"):
                 await self.start_response(send, response.status_code, response.headers)
-                async for line in response.aiter_lines():
-                    out = await self.sse_line(request, line)
-                    if out is not None:
-                        await send({"type": "http.response.body", "body": (out + "\n").encode(),
-                                    "more_body": True})
+                await self.stream_sse(request, response, send)
                 await send({"type": "http.response.body", "body": b""})
                 return
             body = await response.aread()
@@ -130,6 +132,14 @@ class Proxy:
             await response.aclose()
         await self.respond(send, response.status_code, response.headers,
                            self.rewrite_body(request, response, body))
+
+    async def stream_sse(self, request: Incoming, response: httpx.Response, send: Send) -> None:
+        """Pass an event stream's body on, line by line through :meth:`sse_line`."""
+        async for line in response.aiter_lines():
+            out = await self.sse_line(request, line)
+            if out is not None:
+                await send({"type": "http.response.body", "body": (out + "\n").encode(),
+                            "more_body": True})
 
     async def sse_line(self, request: Incoming, line: str) -> str | None:
         """One line of an event stream on its way to the client (None drops it)."""
@@ -154,7 +164,9 @@ class Proxy:
 
 # -- the camelCase, plain-id platform variant ---------------------------------------------------
 
-_PREFIXED = re.compile(r"^(agt|run|vol|art|ses|chk|upl|ver)_([0-9a-f]{24})$")
+# Volume and artifact ids keep their prefix: a version id is a hash over the storage id, so a
+# platform with plain storage ids hashes those, and rewriting them here would fake a mismatch.
+_PREFIXED = re.compile(r"^(agt|run|ses|chk|upl|ver)_([0-9a-f]{24})$")
 # maps whose keys are user data (names, variables), and opaque payloads: never rewritten
 _OPAQUE = {"config", "variables", "secrets", "volumes"}
 
@@ -260,22 +272,29 @@ class FaultProxy(Proxy):
     """Injects faults with a seeded RNG; ``faults`` counts what it did, by kind.
 
     ``error_rate``: share of requests (event streams included) answered 503 or 429
-    (``Retry-After: 0``) without reaching the server. ``lose_rate``: share of
+    (``Retry-After: <retry_after>``, code ``concurrent_run_limit_exceeded`` on ``POST /v1/runs``,
+    else ``rate_limited``) without reaching the server. ``lose_rate``: share of
     ``POST /v1/runs`` forwarded, then answered 503 (the run exists, the client does not know).
     ``cut_rate``: chance per line of an event stream (a frame is about four lines) that the
     stream is cut there, mid-frame included; ``cut_at`` lists the last event id sent before
     each cut. ``stall_after``: stop sending (without closing) after this many frames on the
-    first connection of each stream.
+    first connection of each stream. ``cut_bytes=(low, high)``: cut every event stream after
+    a number of bytes drawn between the two (wherever that falls); ``sse_bytes`` counts the
+    bytes of event streams passed on.
     """
 
     def __init__(self, target: str, *, seed: int = 7, error_rate: float = 0.0,
                  lose_rate: float = 0.0, cut_rate: float = 0.0,
                  stall_after: int | None = None, broken: dict[str, tuple[int, str, bytes]]
-                 | None = None) -> None:
+                 | None = None, cut_bytes: tuple[int, int] | None = None,
+                 retry_after: str = "0") -> None:
         super().__init__(target)
         self.rng = random.Random(seed)
         self.error_rate, self.lose_rate, self.cut_rate = error_rate, lose_rate, cut_rate
         self.stall_after = stall_after
+        self.retry_after = retry_after
+        self.cut_bytes = cut_bytes
+        self.sse_bytes = 0
         self.broken = broken or {}  # path regex -> (status, content type, body) answered as is
         self.faults: dict[str, int] = {}
         self.cut_at: list[int] = []
@@ -298,9 +317,11 @@ class FaultProxy(Proxy):
                                    b"<html><body>Service Unavailable</body></html>")
             else:
                 self._fault("429")
+                code = "concurrent_run_limit_exceeded" if request.method == "POST" \
+                    and request.path == "/v1/runs" else "rate_limited"
                 await self.respond_json(send, 429, {"error": {
-                    "type": "rate_limit_error", "code": "rate_limited", "message": "Slow down"}},
-                    {"retry-after": "0"})
+                    "type": "rate_limit_error", "code": code, "message": "Slow down"}},
+                    {"retry-after": self.retry_after})
             return
         if request.method == "POST" and request.path == "/v1/runs" \
                 and self.rng.random() < self.lose_rate:
@@ -313,6 +334,20 @@ class FaultProxy(Proxy):
     async def forward(self, request: Incoming, send: Send) -> None:
         request.headers["x-frames"] = "0"
         await super().forward(request, send)
+
+    async def stream_sse(self, request: Incoming, response: httpx.Response, send: Send) -> None:
+        if self.cut_bytes is None:
+            await super().stream_sse(request, response, send)
+            return
+        budget = self.rng.randint(*self.cut_bytes)
+        async for chunk in response.aiter_raw():
+            part = chunk[:budget]
+            budget -= len(part)
+            self.sse_bytes += len(part)
+            await send({"type": "http.response.body", "body": part, "more_body": True})
+            if budget <= 0:
+                self._fault("cut bytes")
+                raise Cut("cut after the drawn number of bytes")
 
     async def sse_line(self, request: Incoming, line: str) -> str | None:
         if line.startswith("id:"):
@@ -331,3 +366,85 @@ class FaultProxy(Proxy):
             self.cut_at.append(int(request.headers.get("x-last-id") or 0))
             raise Cut(f"cut after event {self.cut_at[-1]}")
         return line
+
+
+# -- a storage server that lies -------------------------------------------------------------
+
+_DOWNLOAD = re.compile(r"/v1/(volumes|artifacts)/[^/]+/download")
+
+
+def forged(size: int) -> bytes:
+    """Other bytes of the same length, the same every time (so a listing can carry their hash)."""
+    return (b"forged," * (size // 7 + 1))[:size]
+
+
+class HostileStorage(Proxy):
+    """The real server's storage, with downloads falsified as ``mode`` says (None: honest).
+
+    - ``size``: each file's body is 990 bytes longer than its listing says.
+    - ``content``: each file's bytes are replaced by others of the same size, and the listing's
+      hashes by theirs, so only the version id gives it away (a cache-poisoning attempt).
+    - ``listing``: the listing leaves out a file (every file sent is honest).
+    - ``version``: the listing names another version than the one asked for.
+    - ``tar``: a 302 to a tar.gz of the version with one file changed and one added.
+    - ``tar-escape``: a 302 to a tar.gz of the version plus a member ``../../escape.txt``.
+    """
+
+    MODES = ("size", "content", "listing", "version", "tar", "tar-escape")
+
+    def __init__(self, target: str, mode: str | None = None) -> None:
+        super().__init__(target)
+        self.mode = mode
+        self.archives: dict[str, bytes] = {}
+
+    async def handle(self, request: Incoming, send: Send) -> None:
+        if request.path.startswith("/hostile/"):
+            await self.respond(send, 200, {"content-type": "application/gzip"},
+                               self.archives[request.path.rsplit("/", 1)[1]])
+            return
+        if self.mode in ("tar", "tar-escape") and _DOWNLOAD.fullmatch(request.path):
+            listing = await self.upstream(request)
+            name = f"{len(self.archives)}.tar.gz"
+            self.archives[name] = await self._archive(listing.json()["files"])
+            location = f"http://{request.headers['host']}/hostile/{name}"
+            await self.respond(send, 302, {"location": location}, b"")
+            return
+        if self.mode in ("size", "content") and request.path.startswith("/storage/blobs/"):
+            body = (await self.upstream(request)).content
+            body = body + b"!" * 990 if self.mode == "size" else forged(len(body))
+            await self.respond(send, 200, {"content-type": "application/octet-stream"}, body)
+            return
+        await self.forward(request, send)
+
+    def rewrite_body(self, request: Incoming, response: httpx.Response, body: bytes) -> bytes:
+        if self.mode not in ("content", "listing", "version") \
+                or not _DOWNLOAD.fullmatch(request.path) \
+                or response.status_code != 200:
+            return body
+        data = json.loads(body)
+        if self.mode == "content":
+            for f in data["files"]:
+                f["hash"] = hashlib.sha256(forged(f["size"])).hexdigest()
+        elif self.mode == "listing":
+            data["files"] = data["files"][:-1]
+        else:
+            data["version_id"] = "0" * 64
+        return json.dumps(data).encode()
+
+    async def _archive(self, files: list[dict[str, Any]]) -> bytes:
+        out = io.BytesIO()
+        with tarfile.open(fileobj=out, mode="w:gz") as tar:
+            for i, f in enumerate(files):
+                url = httpx.URL(f["download_url"])
+                data = (await self._http().get(self.target + url.raw_path.decode())).content
+                if self.mode == "tar" and i == 0:
+                    data = forged(len(data))
+                _add(tar, f["path"], data)
+            _add(tar, "extra.txt" if self.mode == "tar" else "../../escape.txt", b"extra")
+        return out.getvalue()
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))

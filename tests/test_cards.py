@@ -6,7 +6,7 @@ import subprocess
 import sys
 from html.parser import HTMLParser
 
-from vm0_notebook.cards import STATUS_COLORS, run_html, run_text
+from vm0_notebook.cards import STATUS_COLORS, format_duration, format_usage, run_html, run_text
 
 # the shared module_client fixture
 pytest_plugins = ["tests.frames_support"]
@@ -111,3 +111,45 @@ def test_every_run_status_has_its_colour() -> None:
     from vm0_notebook.contract import STATUSES
 
     assert tuple(STATUS_COLORS) == STATUSES
+
+
+def test_card_and_usage_of_a_claude_code_run_carry_the_same_figures(module_client) -> None:
+    from tests.sample_agents import claude_sample_agent
+    from vm0_notebook.render import RunRenderer
+
+    run = module_client.runs.create(agent=claude_sample_agent(module_client), prompt="go")
+    assert run.usage is None  # not seen yet
+    render = RunRenderer(started_at=None)
+    shown = [line.text for event in run.stream() for line in render(event)]
+    run.refresh()
+    assert run.status == "completed", run.error
+    assert run.usage is not None and run.usage["num_turns"] == 4
+    assert (run.usage["input_tokens"], run.usage["output_tokens"]) == (5400, 240)
+    figures = "4 turns · 5,400 in / 240 out tokens · $0.0198"
+    assert format_usage(run.usage) == figures
+    closing = shown[-1]
+    assert closing.startswith("✓ done · ") and closing.endswith(figures)
+    assert f"  usage      {figures}" in run_text(run)
+    assert figures in "".join(parse(run_html(run)).text)
+    # one clock for the run's duration: the card's is the server's, never the agent's 0.4 s
+    assert f"  duration   {format_duration(run.execution_time_ms / 1000)}" in run_text(run)
+
+
+def test_a_run_without_a_sandbox_says_so_on_its_card(module_client) -> None:
+    from vm0_notebook.api.models import RunDetail
+    from vm0_notebook.api.run import Run
+
+    run = module_client.runs.create(agent="echo", prompt="boxed?").wait(timeout=60)
+    # the local server says how it ran each run
+    assert run.sandbox in ("bubblewrap", "process")
+    unboxed = Run(RunDetail(id="run_1", status="completed", sandbox="process"))
+    for card in (run_text(unboxed), "".join(parse(run_html(unboxed)).text)):
+        assert "none: agents run unsandboxed" in card
+    # a detail that does not say: the server's sandbox (from /health) decides
+    bare = Run(RunDetail(id="run_2", status="completed"))
+    assert "unsandboxed" not in run_text(bare)
+    assert "none: agents run unsandboxed" in run_text(bare, sandbox="process")
+    assert "unsandboxed" not in run_html(bare, sandbox="bubblewrap")
+    # its own word wins over the server's
+    boxed = Run(RunDetail(id="run_3", status="completed", sandbox="bubblewrap"))
+    assert "unsandboxed" not in run_text(boxed, sandbox="process")

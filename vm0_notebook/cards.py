@@ -12,10 +12,20 @@ error, names) is escaped. Pure string work: no IPython, pandas or matplotlib her
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["NO_MATH", "STATUS_COLORS", "format_duration", "run_html", "run_text"]
+__all__ = [
+    "NO_MATH",
+    "STATUS_COLORS",
+    "UNSANDBOXED",
+    "format_duration",
+    "format_usage",
+    "run_html",
+    "run_text",
+    "unsandboxed",
+]
 
 #: One colour per run status, shared by the card and the plots.
 STATUS_COLORS = {
@@ -51,6 +61,40 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
+def format_usage(usage: Mapping[str, Any] | None) -> str:
+    """``4 turns · 5,400 in / 240 out tokens · $0.0198`` from a usage dict (``run.usage``).
+
+    Only what the agent reported: a local command reports no tokens or cost, and zeros would
+    read as "free" rather than "not counted". Cached input shows as ``(+N cache)``.
+    """
+    if not usage:
+        return ""
+    parts = []
+    turns = usage.get("num_turns")
+    if isinstance(turns, int) and turns > 0:
+        parts.append(f"{turns} turn{'s' if turns != 1 else ''}")
+    tokens_in, tokens_out = usage.get("input_tokens") or 0, usage.get("output_tokens") or 0
+    cache = (usage.get("cache_read_input_tokens") or 0) + (
+        usage.get("cache_creation_input_tokens") or 0
+    )
+    if tokens_in or tokens_out or cache:
+        cached = f" (+{cache:,} cache)" if cache else ""
+        parts.append(f"{tokens_in:,} in{cached} / {tokens_out:,} out tokens")
+    cost = usage.get("total_cost_usd")
+    if isinstance(cost, int | float) and cost > 0:
+        parts.append(f"${cost:.4f}")
+    return " · ".join(parts)
+
+
+#: The note on every card of a run no sandbox held (and said once per kernel by the magics).
+UNSANDBOXED = "agents run unsandboxed"
+
+
+def unsandboxed(sandbox: str | None) -> bool:
+    """True when ``sandbox`` (a run's, or the server's ``/health`` one) isolates nothing."""
+    return sandbox in ("process", "none")
+
+
 def _time(value: datetime | None) -> str:
     if value is None:
         return ""
@@ -83,8 +127,10 @@ def _excerpt(prompt: str) -> str:
     return short + " …" if len(lines) > PROMPT_LINES and not short.endswith("…") else short
 
 
-def _facts(run: Any) -> list[tuple[str, str, str]]:
-    """(label, short text, full text) for each fact the run has, in display order."""
+def _facts(run: Any, sandbox: str | None = None) -> list[tuple[str, str, str]]:
+    """(label, short text, full text) for each fact the run has, in display order.
+
+    ``sandbox``: the server's, for runs whose detail does not say their own."""
     facts: list[tuple[str, str, str]] = []
 
     def add(label: str, value: Any, full: Any = None) -> None:
@@ -101,6 +147,9 @@ def _facts(run: Any) -> list[tuple[str, str, str]]:
     add("started", _time(getattr(run, "started_at", None)))
     add("completed", _time(getattr(run, "completed_at", None)))
     add("duration", _duration(run))
+    add("usage", format_usage(getattr(run, "usage", None)))
+    if unsandboxed(getattr(run, "sandbox", None) or sandbox):
+        add("sandbox", f"none: {UNSANDBOXED}")
     add("error", getattr(run, "error", None))
     add("session", getattr(run, "session_id", None))
     add("checkpoint", getattr(run, "checkpoint_id", None))
@@ -116,8 +165,9 @@ def _facts(run: Any) -> list[tuple[str, str, str]]:
     return facts
 
 
-def run_text(run: Any) -> str:
-    """The run as aligned plain text, for terminals, logs and text-only notebook frontends.
+def run_text(run: Any, sandbox: str | None = None) -> str:
+    """The run as aligned plain text, for terminals, logs and text-only notebook frontends;
+    ``sandbox`` as for :func:`run_html`.
 
         >>> print(run_text(run))  # doctest: +SKIP
         Run run_1a2b… · completed
@@ -125,22 +175,25 @@ def run_text(run: Any) -> str:
           duration   1.2 s
     """
     lines = [f"Run {run.id} · {run.status}"]
-    for label, short, _ in _facts(run):
+    for label, short, _ in _facts(run, sandbox):
         short = short.replace("\n", "\n" + " " * 13)  # a prompt's or error's next lines
         lines.append(f"  {label:<10} {short}")
     return "\n".join(lines)
 
 
-def run_html(run: Any) -> str:
-    """The run as a small HTML card, coloured by status; every value is escaped."""
+def run_html(run: Any, sandbox: str | None = None) -> str:
+    """The run as a small HTML card, coloured by status; every value is escaped.
+
+    ``sandbox``: the server's (``/health``), said on the card when the run's detail does not
+    say its own and agents run unsandboxed there."""
     esc = html.escape
     status = str(run.status)
     color = STATUS_COLORS.get(status, _OTHER_COLOR)
     rows = []
-    for label, short, full in _facts(run):
+    for label, short, full in _facts(run, sandbox):
         style = "padding:1px 12px 1px 0;text-align:left;vertical-align:top"
         value_style = style + ";white-space:pre-wrap"
-        if label == "error":
+        if label in ("error", "sandbox"):
             value_style += f";color:{STATUS_COLORS['failed']}"
         title = f' title="{esc(full)}"' if full != short else ""
         rows.append(
@@ -148,6 +201,7 @@ def run_html(run: Any) -> str:
             f'<td style="{value_style}"{title}>{esc(short)}</td></tr>'
         )
     return (
+        # "$0.0198" next to another "$" would be typeset as maths: MathJax skips these classes
         f'<div class="vm0-run {NO_MATH}" style="border:1px solid rgba(128,128,128,.35);'
         f"border-left:4px solid {color};border-radius:4px;padding:6px 10px;margin:2px 0;"
         f'max-width:60em;font-size:13px">'

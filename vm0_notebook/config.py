@@ -19,8 +19,9 @@ _PREFIX = re.compile(r"^([A-Za-z0-9]+_(?:[A-Za-z0-9]+_)?)")
 def resolve(api_url: str | None = None, api_key: str | None = None) -> tuple[str, str | None]:
     """The server root URL and key to use; starts the local server if nothing is configured.
 
-    A key without a URL means the VM0 cloud; a URL without a key is used as is (a local server
-    with auth off, or one that will answer 401 with a clear message).
+    A key without a URL means the VM0 cloud (which retired its public v1 API in March 2026:
+    requests there raise ``APINotServedError`` saying so); a URL without a key is used as is
+    (a local server with auth off, or one that will answer 401 with a clear message).
     """
     url = api_url or os.environ.get("VM0_API_URL") or None
     key = api_key or os.environ.get("VM0_API_KEY") or None

@@ -29,6 +29,31 @@ FINAL_STATUSES: Final = frozenset({"completed", "failed", "timeout", "cancelled"
 # A run ends well only this way; the other final statuses fail a notebook cell.
 SUCCESS_STATUS: Final = "completed"
 
+# A run's output text is sent once, in its output events: the text blocks of each
+# ``assistant`` event, joined, are one piece, and the pieces joined by newlines are the whole.
+# A ``result`` the local server made up carries only the tail (``result_truncated: true``), as
+# do the ``complete`` frame and the run detail (``output_truncated: true``).
+RESULT_TRUNCATED: Final = "result_truncated"
+OUTPUT_TRUNCATED: Final = "output_truncated"
+
+
+def event_text(event: Any) -> str | None:
+    """The text an ``assistant`` stream-JSON object adds to the output (None for none).
+
+    >>> event_text({"type": "assistant", "message": {"content": [{"type": "text", "text": "hi"}]}})
+    'hi'
+    """
+    if not isinstance(event, dict) or event.get("type") != "assistant":
+        return None
+    message = event.get("message")
+    content = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(content, list):
+        return None
+    texts = [b["text"] for b in content
+             if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str)]
+    return "".join(texts) if texts else None
+
+
 # -- logs ------------------------------------------------------------------------------------
 
 LogType = Literal["agent", "system", "network"]

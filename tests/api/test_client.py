@@ -238,7 +238,7 @@ def test_wrong_key_is_an_authentication_error_without_the_key(local_server: Any)
     ("status", "ctype", "body", "error"),
     [
         (502, "text/html", b"<html><h1>Bad Gateway</h1></html>", vm0.InternalServerError),
-        (404, "text/html", b"<html>Not here</html>", vm0.NotFoundError),
+        (404, "text/html", b"<html>Not here</html>", vm0.APINotServedError),
         (200, "application/json", b'{"id": "run_1", "sta', vm0.InvalidResponseError),
         (200, "application/json", b'["not", "a", "run"]', vm0.InvalidResponseError),
     ],

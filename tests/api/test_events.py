@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from typing import Any
 
@@ -169,3 +170,114 @@ def test_tracker_rebuilds_output_from_agent_logs() -> None:
     got = t.from_logs(entries)
     assert [(e.sequence, e.type, e.payload["n"]) for e in got] == [(2, "assistant", 2),
                                                                  (3, "assistant", 3)]
+
+
+# -- the output travels once; streams cut inside frames -----------------------------------------
+
+LINES = "for i in range(2000):\n    print(f'line {i:05d} ' + 'x' * 4)\n"
+ONE_BIG_LINE = "print('y' * 100_000)\n"
+
+
+def _stream_through_cuts(local_server: Any, client: Any, proxy: Any, prompt: str,
+                         seed: int) -> tuple[Any, list[Event], list[Event], Any]:
+    """One run followed live through a proxy cutting every stream at 2 to 64 KB, and the
+    same run's events read directly afterwards."""
+    faulty = proxy(FaultProxy, cut_bytes=(2 * 1024, 64 * 1024), seed=seed)
+    flaky = vm0.Client(api_url=faulty.url, api_key=local_server.token, retry_backoff=0.01)
+    run = flaky.runs.create(agent="python", prompt=prompt)
+    seen = list(run.stream())
+    truth = list(client.runs.events(run.id))
+    return run, seen, truth, faulty
+
+
+def _check_same(seen: list[Event], truth: list[Event]) -> list[Event]:
+    outs = [e for e in seen if e.event == "output"]
+    assert [e.sequence for e in outs] == list(range(1, len(outs) + 1))
+    assert outs == [e for e in truth if e.event == "output"]  # none lost, none twice
+    assert not [e for e in seen if e.event == "gap"]
+    assert seen[-1].event == "complete" and seen[-1].data == truth[-1].data
+    return outs
+
+
+def _final_frames_are_small(outs: list[Event], complete: Event) -> None:
+    result = outs[-1]
+    assert result.type == "result" and result.payload["result_truncated"] is True
+    assert result.payload["result"].startswith("[… the first ")
+    assert len(json.dumps(result.data)) < 20_000
+    assert complete.data["output_truncated"] is True and len(json.dumps(complete.data)) < 20_000
+
+
+@pytest.mark.slow
+def test_two_thousand_lines_through_streams_cut_every_few_kilobytes(
+    local_server: Any, client: Any, proxy: Any
+) -> None:
+    run, seen, truth, faulty = _stream_through_cuts(local_server, client, proxy, LINES, seed=11)
+    outs = _check_same(seen, truth)
+    assert len(outs) == 2001 and faulty.faults["cut bytes"] >= 5
+    _final_frames_are_small(outs, seen[-1])
+    # the handle holds every line, rebuilt from the events; the detail only the tail
+    whole = "\n".join(f"line {i:05d} xxxx" for i in range(2000))
+    assert run.status == "completed" and run.output == whole
+    detail = client.runs.get(run.id)
+    assert detail.detail.output_truncated and len(detail.detail.output or "") < 17_000
+    assert detail.detail.output.endswith("line 01999 xxxx")
+    assert detail.wait(timeout=60).output == whole and detail.fetch_output() == whole
+
+
+@pytest.mark.slow
+def test_a_frame_larger_than_any_connection_comes_from_the_logs(
+    local_server: Any, client: Any, proxy: Any
+) -> None:
+    run, seen, truth, faulty = _stream_through_cuts(local_server, client, proxy, ONE_BIG_LINE,
+                                                    seed=12)
+    outs = _check_same(seen, truth)
+    assert [e.type for e in outs] == ["assistant", "result"]
+    assert len(outs[0].payload["message"]["content"][0]["text"]) == 100_000
+    assert faulty.faults["cut bytes"] >= 1 and faulty.count("GET", r"/logs$") >= 1
+    _final_frames_are_small(outs, seen[-1])
+    assert run.output == "y" * 100_000
+
+
+@pytest.mark.slow
+def test_async_streams_read_too_large_frames_from_the_logs(
+    local_server: Any, client: Any, proxy: Any
+) -> None:
+    faulty = proxy(FaultProxy, cut_bytes=(2 * 1024, 64 * 1024), seed=13)
+
+    async def main() -> list[Event]:
+        async with vm0.AsyncClient(api_url=faulty.url, api_key=local_server.token,
+                                   retry_backoff=0.01) as aclient:
+            run = await aclient.runs.create(agent="python", prompt=ONE_BIG_LINE)
+            return [e async for e in aclient.runs.events(run.id)]
+
+    seen = asyncio.run(main())
+    run_id = seen[0].data["run_id"]
+    _check_same(seen, list(client.runs.events(run_id)))
+    assert faulty.count("GET", r"/logs$") >= 1
+
+
+def test_the_tracker_keeps_going_while_connections_make_progress() -> None:
+    class Retry:  # the one part of a client that dropped() reads
+        class retry:
+            attempts = 3
+
+            @staticmethod
+            def delay(attempt: int, retry_after: float | None = None) -> float:
+                return 0.0
+
+    t = _Tracker("run_x", None, None)
+    for seq in range(1, 51):  # fifty drops, each after one new output: never gives up
+        t.connection()
+        t.opened()
+        t.accept_event(output(seq))
+        assert not t.stuck
+        assert t.dropped(Retry, None) == 0.0
+    t.connection()
+    t.opened()
+    assert t.stuck  # a connection that brought nothing new: read the logs next
+    t.dropped(Retry, None)
+    t.connection()
+    t.dropped(Retry, None)
+    with pytest.raises(vm0.APIConnectionError, match="kept dropping"):
+        t.connection()
+        t.dropped(Retry, None)

@@ -31,7 +31,11 @@ def test_events_update_the_handle_in_place() -> None:
     run._observe(Event("output", {"sequence": 1, "type": "result", "data": result}, 1))
     run._observe(Event("complete", {"status": "failed", "output": "other", "error": "boom"}))
     assert (run.status, run.output, run.error) == ("failed", "done", "boom")
-    assert run.usage == {"input_tokens": 3, "output_tokens": 5}
+    assert run.usage == {
+        "duration_ms": None, "num_turns": None, "total_cost_usd": None, "input_tokens": 3,
+        "output_tokens": 5, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0,
+        "models": {},
+    }
     with pytest.raises(vm0.RunFailedError, match="run_1 failed: boom"):
         run.raise_for_status()
 
@@ -54,3 +58,34 @@ def test_output_is_read_by_methods_never_by_attribute_access(api: vm0.Client) ->
     assert bare.fetch_output() == "quiet words" and bare.output == "quiet words"
     again = Run(RunDetail(id=run.id, status="running"), api).wait(timeout=60)
     assert again.status == "completed" and again.output == "quiet words"
+
+
+def _text(seq: int, text: str) -> Event:
+    data = {"type": "assistant", "message": {"content": [{"type": "text", "text": text}]}}
+    return Event("output", {"sequence": seq, "type": "assistant", "data": data}, seq)
+
+
+def test_a_truncated_result_is_rebuilt_from_the_assistant_events() -> None:
+    run = Run(RunDetail(id="run_1", status="running"))
+    for seq, text in enumerate(["a", "b", "c"], 1):
+        run._observe(_text(seq, text))
+    tail = {"type": "result", "result": "[… the first 4 characters …]\nc",
+            "result_truncated": True}
+    run._observe(Event("output", {"sequence": 4, "type": "result", "data": tail}, 4))
+    run._observe(Event("complete", {"status": "completed", "output": tail["result"],
+                                    "error": None, "output_truncated": True}))
+    assert run.output == "a\nb\nc"
+    # a later detail with only the tail leaves the whole output alone
+    run._update(RunDetail(id="run_1", status="completed", output="c", output_truncated=True))
+    assert run.output == "a\nb\nc"
+
+
+def test_a_detail_with_only_the_tail_is_read_whole_from_the_events(api: vm0.Client) -> None:
+    """Through the variant too, whose finished runs send only `complete`: the logs then."""
+    run = api.runs.create(agent="python", prompt="for i in range(3000): print(f'n{i:05d}')")
+    whole = "\n".join(f"n{i:05d}" for i in range(3000))
+    assert run.wait(timeout=60).output == whole
+    bare = api.runs.get(run.id)
+    assert bare.output is not None and bare.output.endswith("n02999") and len(bare.output) < 17_000
+    assert bare.fetch_output() == whole and bare.output == whole
+    assert bare.refresh().output == whole  # the detail's tail does not replace it

@@ -1,17 +1,22 @@
-"""Volumes and artifacts: three-step upload, download (file list or tar.gz), cache, safety."""
+"""Volumes and artifacts: three-step upload, verified download (file list or tar.gz), the
+read-only cache and its housekeeping, writable copies, safe extraction."""
 
 from __future__ import annotations
 
 import io
+import os
+import stat
 import tarfile
+import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import vm0_notebook as vm0
-from tests.proxies import Proxy
+from tests.proxies import HostileStorage, Proxy
 from vm0_notebook.api import storage
 
 
@@ -85,15 +90,27 @@ def test_run_artifact_and_volume(api: Any, tmp_path: Path) -> None:
     assert set(run.volumes) == {vol}
     folder = run.artifact()
     assert (folder / "r.txt").read_text() == "42"
+    copy = run.artifact(to=tmp_path / "copy")
+    (copy / "r.txt").write_text("43")  # the copy is writable, the cached folder is not touched
+    assert (folder / "r.txt").read_text() == "42"
+    with pytest.raises(vm0.FolderNotEmptyError):
+        run.artifact(to=copy)
+    assert (run.artifact(to=copy, overwrite=True) / "r.txt").read_text() == "42"
+
+
+def counted(local_server: Any, proxy: Any, tmp_path: Path, prefix: str) -> tuple[Any, Any, str]:
+    """A counting proxy, a client through it with its own cache, and a volume of FILES."""
+    counting = proxy(Proxy)
+    client = vm0.Client(api_url=counting.url, api_key=local_server.token,
+                        cache_dir=tmp_path / "cache")
+    name = unique(prefix)
+    client.volumes.push(make_tree(tmp_path / "src", FILES), name)
+    return counting, client, name
 
 
 def test_mount_of_an_unchanged_version_is_a_cache_hit(local_server: Any, proxy: Any,
                                                         tmp_path: Path) -> None:
-    counting = proxy(Proxy)
-    client = vm0.Client(api_url=counting.url, api_key=local_server.token,
-                        cache_dir=tmp_path / "cache")
-    name = unique("cached")
-    client.volumes.push(make_tree(tmp_path / "src", FILES), name)
+    counting, client, name = counted(local_server, proxy, tmp_path, "cached")
     first = client.volumes.mount(name)
     downloads = counting.count("GET", r"/download$")
     assert downloads == 1
@@ -179,12 +196,24 @@ def test_extraction_never_leaves_the_target(tmp_path: Path, name: str) -> None:
     assert list(target.iterdir()) == []  # nothing half-written
 
 
-def test_extraction_refuses_links(tmp_path: Path) -> None:
-    link = tarfile.TarInfo("link")
-    link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
-    archive = tar_with(tmp_path, [link])
-    with pytest.raises(vm0.InvalidResponseError):
+@pytest.mark.parametrize("kind", [tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.CHRTYPE,
+                                  tarfile.BLKTYPE, tarfile.FIFOTYPE])
+def test_extraction_refuses_links_and_devices(tmp_path: Path, kind: bytes) -> None:
+    member = tarfile.TarInfo("odd")
+    member.type, member.linkname = kind, "/etc/passwd"
+    archive = tar_with(tmp_path, [tarfile.TarInfo("ok.txt"), member])
+    with pytest.raises(vm0.InvalidResponseError) as exc:
         storage.extract_tar(archive, tmp_path / "t")
+    assert "'odd'" in str(exc.value)
+    assert not (tmp_path / "t").exists()
+
+
+def test_extraction_of_something_that_is_no_archive(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.tar.gz"
+    junk.write_bytes(b"<html>not a tar</html>")
+    with pytest.raises(vm0.InvalidResponseError) as exc:
+        storage.extract_tar(junk, tmp_path / "t")
+    assert "could not be unpacked" in str(exc.value)
 
 
 def test_unsafe_paths_in_a_file_list(tmp_path: Path) -> None:
@@ -192,3 +221,230 @@ def test_unsafe_paths_in_a_file_list(tmp_path: Path) -> None:
         with pytest.raises(vm0.InvalidResponseError):
             storage.rel_under(tmp_path, bad)
     assert storage.rel_under(tmp_path, "a/b.txt") == tmp_path / "a" / "b.txt"
+
+
+# -- verified downloads ---------------------------------------------------------------------------
+
+
+def cached(cache_dir: Path) -> list[Path]:
+    """Every cache entry (and leftover) under ``cache_dir``, lock files aside."""
+    versions = cache_dir / "versions"
+    if not versions.is_dir():
+        return []
+    return [p for server in versions.iterdir() for p in server.iterdir() if p.name != ".lock"]
+
+
+def test_the_client_computes_the_servers_version_id(client: Any, tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src", FILES)
+    version = client.volumes.push(src, unique("rule"))
+    info = client.volumes.get(version.storage_id)
+    pairs = [(f.path, f.sha256) for f in storage.scan(src)]
+    assert storage.version_id(info.id, pairs) == version.id
+    assert storage.version_id("other", pairs) != version.id
+    # the same rule as the server's own, which the client does not import (layering)
+    from vm0_notebook.local.store.content import FileEntry, content_id
+
+    entries = [FileEntry(path, sha, 0) for path, sha in pairs]
+    assert content_id("vol_x", entries) == storage.version_id("vol_x", pairs)
+    assert content_id("vol_x", []) == storage.version_id("vol_x", [])
+
+
+HOSTILE = {
+    "size": "990 bytes",            # the first file named with its true and announced size
+    "content": "do not make that version",
+    "listing": "do not make that version",
+    "version": "the server answered with 000000000000",
+    "tar": "do not make that version",
+    "tar-escape": "unsafe file path '../../escape.txt'",
+}
+
+
+@pytest.mark.parametrize("mode", HostileStorage.MODES)
+def test_a_falsified_download_is_refused_and_leaves_nothing(
+    local_server: Any, proxy: Any, tmp_path: Path, mode: str
+) -> None:
+    name = unique("hostile")
+    direct = vm0.Client(api_url=local_server.url, api_key=local_server.token)
+    version = direct.volumes.push(make_tree(tmp_path / "src", FILES), name)
+    hostile = proxy(HostileStorage, mode=mode)
+    cache_dir = tmp_path / "cache"
+    client = vm0.Client(api_url=hostile.url, api_key=local_server.token, cache_dir=cache_dir)
+    with pytest.raises(vm0.InvalidResponseError) as exc:
+        client.volumes.mount(name)
+    message = str(exc.value)
+    assert mode == "tar-escape" or ("nothing was cached" in message and name in message)
+    if mode == "size":
+        assert "'a.csv'" in message and "listing says 8" in message
+    else:
+        assert HOSTILE[mode] in message
+    if mode in ("content", "listing", "tar"):
+        assert version.id[:12] in message and "'a.csv'" in message
+    assert cached(cache_dir) == [] and client.cache.size() == 0
+    assert not (tmp_path / "escape.txt").exists()
+    with pytest.raises(vm0.InvalidResponseError):  # to= changes nothing: still refused
+        client.volumes.mount(name, version=version.id, to=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+    hostile.mode = None  # the same server, honest now: the version arrives whole
+    folder = client.volumes.mount(name)
+    assert read_tree(folder) == FILES and folder.parent.name == version.id
+
+
+def test_an_async_client_refuses_a_falsified_download(local_server: Any, proxy: Any,
+                                                      tmp_path: Path) -> None:
+    import asyncio
+
+    name = unique("async-hostile")
+    vm0.Client(api_url=local_server.url, api_key=local_server.token).volumes.push(
+        make_tree(tmp_path / "src", FILES), name)
+    hostile = proxy(HostileStorage, mode="content")
+
+    async def main() -> None:
+        async with vm0.AsyncClient(api_url=hostile.url, api_key=local_server.token,
+                                   cache_dir=tmp_path / "cache") as aclient:
+            with pytest.raises(vm0.InvalidResponseError):
+                await aclient.volumes.mount(name)
+            assert cached(tmp_path / "cache") == []
+            hostile.mode = None
+            assert read_tree(await aclient.volumes.mount(name)) == FILES
+
+    asyncio.run(main())
+
+
+def test_concurrent_mounts_of_one_version_share_one_entry(local_server: Any,
+                                                          tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    name = unique("race")
+    clients = [vm0.Client(api_url=local_server.url, api_key=local_server.token,
+                          cache_dir=tmp_path / "cache") for _ in range(4)]
+    clients[0].volumes.push(make_tree(tmp_path / "src", FILES), name)
+    with ThreadPoolExecutor(4) as pool:
+        folders = list(pool.map(lambda c: c.volumes.mount(name), clients))
+    assert len(set(folders)) == 1 and read_tree(folders[0]) == FILES
+    assert [p.name for p in cached(tmp_path / "cache")] == [folders[0].parent.name]
+
+
+def test_the_cache_is_kept_per_server(local_server: Any, proxy: Any, tmp_path: Path) -> None:
+    name = unique("per-server")
+    direct = vm0.Client(api_url=local_server.url, api_key=local_server.token,
+                        cache_dir=tmp_path / "cache")
+    direct.volumes.push(make_tree(tmp_path / "src", FILES), name)
+    through = vm0.Client(api_url=proxy(Proxy).url, api_key=local_server.token,
+                         cache_dir=tmp_path / "cache")
+    one, two = direct.volumes.mount(name), through.volumes.mount(name)
+    assert one != two and one.parent.name == two.parent.name  # same version, two servers
+    assert read_tree(one) == read_tree(two) == FILES
+
+
+# -- the read-only cache and writable copies ---------------------------------------------------
+
+
+def modes(root: Path) -> set[int]:
+    return {stat.S_IMODE(p.stat().st_mode) for p in [root, *root.rglob("*")]}
+
+
+def test_a_mounted_version_is_read_only(client: Any, tmp_path: Path) -> None:
+    name = unique("ro")
+    client.volumes.push(make_tree(tmp_path / "src", FILES), name)
+    folder = client.volumes.mount(name)
+    assert all(m & 0o222 == 0 for m in modes(folder)), modes(folder)
+    if os.geteuid() != 0:  # root writes anyway: the tamper test covers that
+        with pytest.raises(PermissionError):
+            (folder / "a.csv").write_text("changed")
+
+
+@pytest.mark.parametrize("change", ["rewrite", "same size, mtime put back", "new file", "removed"])
+def test_a_changed_cache_entry_is_fetched_again(local_server: Any, proxy: Any, tmp_path: Path,
+                                               change: str) -> None:
+    counting, client, name = counted(local_server, proxy, tmp_path, "tamper")
+    folder = client.volumes.mount(name)
+    target = folder / "a.csv"
+    before = target.stat()
+    os.chmod(folder, 0o755)  # what root need not do; a non-root user would
+    os.chmod(target, 0o644)
+    if change == "rewrite":
+        target.write_text("rows of someone else\n")
+    elif change == "same size, mtime put back":
+        target.write_bytes(b"x,y\n6,6\n")
+        os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    elif change == "new file":
+        (folder / "planted.py").write_text("import os")
+    else:
+        target.unlink()
+    assert counting.count("GET", r"/download$") == 1
+    again = client.volumes.mount(name)
+    assert counting.count("GET", r"/download$") == 2
+    assert again == folder and read_tree(again) == FILES
+    assert client.volumes.mount(name) == folder  # and now a plain cache hit again
+    assert counting.count("GET", r"/download$") == 2
+
+
+def test_mount_to_makes_a_writable_copy_and_refuses_other_folders(client: Any,
+                                                                  tmp_path: Path) -> None:
+    name = unique("copy")
+    client.volumes.push(make_tree(tmp_path / "src", FILES), name)
+    out = tmp_path / "out"
+    assert client.volumes.mount(name, to=out) == out
+    assert read_tree(out) == FILES
+    (out / "a.csv").write_text("edited\n")  # the copy is the user's
+    assert read_tree(client.volumes.mount(name)) == FILES  # the cache is not
+    # an edited copy is not refreshed over the edit
+    with pytest.raises(FileExistsError) as exc:
+        client.volumes.mount(name, to=out)
+    assert str(out) in str(exc.value) and "overwrite=True" in str(exc.value)
+    assert (out / "a.csv").read_text() == "edited\n"
+    assert client.volumes.mount(name, to=out, overwrite=True) == out
+    assert read_tree(out) == FILES
+    assert client.volumes.mount(name, to=out) == out  # an unchanged copy: refreshed quietly
+
+    mine = make_tree(tmp_path / "mine", {"notes.txt": b"keep me"})
+    with pytest.raises(FileExistsError) as exc:
+        client.volumes.mount(name, to=mine)
+    assert isinstance(exc.value, vm0.FolderNotEmptyError) and exc.value.filename == str(mine)
+    assert str(mine) in str(exc.value)
+    assert read_tree(mine) == {"notes.txt": b"keep me"}  # nothing touched
+    client.volumes.mount(name, to=mine, overwrite=True)
+    assert read_tree(mine) == FILES  # its contents replaced
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert read_tree(client.volumes.mount(name, to=empty)) == FILES
+    with pytest.raises(vm0.InvalidRequestError):
+        client.volumes.mount(name, to=out, overwrite="yes")
+
+
+# -- housekeeping -------------------------------------------------------------------------------
+
+
+def test_cache_size_and_clear(local_server: Any, tmp_path: Path) -> None:
+    client = vm0.Client(api_url=local_server.url, api_key=local_server.token,
+                        cache_dir=tmp_path / "cache")
+    assert client.cache.size() == 0 and client.cache.clear() == 0
+    old, new = unique("old"), unique("new")
+    client.volumes.push(make_tree(tmp_path / "a", FILES), old)
+    client.volumes.push(make_tree(tmp_path / "b", {"n.txt": b"1234"}), new)
+    stale = client.volumes.mount(old)
+    fresh = client.volumes.mount(new)
+    total = sum(len(d) for d in FILES.values()) + 4
+    assert client.cache.size() >= total
+    two_days = time.time() - 2 * 86400
+    os.utime(stale.parent, (two_days, two_days))  # last mounted two days ago
+
+    assert client.cache.clear(older_than=timedelta(days=3)) == 0
+    freed = client.cache.clear(older_than=timedelta(days=1))
+    assert freed >= sum(len(d) for d in FILES.values())
+    assert not stale.exists() and read_tree(fresh) == {"n.txt": b"1234"}
+    assert client.cache.clear(older_than=86400.0) == 0  # seconds work too
+    with pytest.raises(ValueError):
+        client.cache.clear(older_than=-1)
+    with pytest.raises(ValueError):
+        client.cache.clear(older_than="week")
+    leftover = next(iter((tmp_path / "cache" / "versions").iterdir())) / ".staging-crashed"
+    (leftover / "content").mkdir(parents=True)
+    assert client.cache.clear() > 0 and leftover.exists()  # perhaps a download under way
+    two_hours = time.time() - 7200
+    os.utime(leftover, (two_hours, two_hours))
+    client.cache.clear()
+    assert client.cache.size() == 0 and not leftover.exists()
+    assert cached(tmp_path / "cache") == []
+    assert read_tree(client.volumes.mount(old)) == FILES  # downloaded again

@@ -153,6 +153,11 @@ class Api:
         return name
 
 
+def limits_of(server: Any) -> dict[str, str]:
+    """How ``server`` bounds runs: memory, cpu, processes -> ``"cgroup"`` or ``"rlimit"``."""
+    return httpx.get(server.url + "/health", timeout=30).json()["limits"]
+
+
 def marked_processes(marker: str) -> list[psutil.Process]:
     """Live processes (zombies are dead) with ``marker`` in their command line."""
     found = []
@@ -161,6 +166,15 @@ def marked_processes(marker: str) -> list[psutil.Process]:
         if any(marker in part for part in cmdline) and proc.info["status"] != "zombie":
             found.append(proc)
     return found
+
+
+def wait_until_gone(marker: str, bound_s: float = 30) -> list[psutil.Process]:
+    """The processes marked ``marker`` still alive after waiting up to ``bound_s`` for them to
+    go (a bound on the wait, not a speed check)."""
+    deadline = time.monotonic() + bound_s
+    while (left := marked_processes(marker)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left
 
 
 def cancel_and_check_tree_is_gone(api: Api) -> None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import httpx
 
 from tests.local.agent_runs import Api, marked_processes
 
@@ -118,3 +121,24 @@ def test_sigkill_restart_keeps_what_was_committed(start_server, tmp_path):
         assert resumed.texts == ["notes", "kept"]
     finally:
         api.close()
+
+
+def test_server_log_rotates_at_its_bound(start_server, tmp_path):
+    """A flood of bad requests (each one a warning in the log) leaves at most the current log
+    and three old ones, none over the bound, and the server still answering."""
+    bound = 4096
+    log = tmp_path / "d" / "server.log"
+    server = start_server("--log-file", str(log), "--log-bytes", str(bound),
+                          data_dir=tmp_path / "d")
+    host, port = server.url.removeprefix("http://").split(":")
+    for _ in range(300):
+        with socket.create_connection((host, int(port)), timeout=30) as sock:
+            sock.sendall(b"\x00\x01 not http at all\r\n\r\n")
+            sock.recv(1024)
+    assert httpx.get(server.url + "/health", timeout=30).status_code == 200
+    files = sorted(p.name for p in log.parent.glob("server.log*"))
+    assert files == ["server.log", "server.log.1", "server.log.2", "server.log.3"]
+    for name in files:
+        assert (log.parent / name).stat().st_size <= bound
+        assert stat.S_IMODE((log.parent / name).stat().st_mode) == 0o600
+    assert "Invalid HTTP request received" in (log.parent / "server.log.1").read_text()

@@ -28,6 +28,7 @@ def notebook(local_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
         VM0_API_URL=local_server.url,
         VM0_API_KEY=local_server.token,
         VM0_LOCAL_DIR=str(workdir / "unused-local"),
+        VM0_CACHE_DIR=str(workdir / "cache"),  # mounts stay out of ~/.cache
         **{SECRET_NAME: secret},
     )
     nb = nbformat.v4.new_notebook()

@@ -149,7 +149,8 @@ def test_launch_a_run_watch_it_stream_then_find_it_in_the_browser(
     )
     assert fits
     prompt = f"Hello from Chromium {uuid.uuid4().hex[:8]}"
-    launcher.locator(".widget-dropdown select").first.select_option("echo")
+    # the choices are labelled "name · framework"
+    launcher.locator(".widget-dropdown select").first.select_option(label="echo · command")
     launcher.locator("textarea").first.fill(prompt)
     launcher.get_by_role("button", name="Launch").click()
     live = launcher.locator(".vm0-live")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.not_vm0 import not_vm0_server
 from tests.notebook.notebook_kernel import SECRET_NAME, Notebook, html_of, text_of
 from vm0_notebook.local import daemon
 
@@ -205,6 +206,7 @@ def test_listings_are_dataframes(notebook: Notebook, client) -> None:
 
 def test_volume_in_artifact_out_push_and_mount(notebook: Notebook, tmp_path) -> None:
     (tmp_path / "hello.txt").write_text("hello from a volume\n")
+    notebook.run("%vm0 volumes")  # connected (and said so) before the output checked below
     cell = notebook.run(f"%vm0 push {tmp_path} nb-data -m first")
     # one line, and no cell value to repeat it
     assert re.fullmatch(r"nb-data@[0-9a-f]{12} · 1 file · 20 B · new volume\n", text_of(cell))
@@ -228,6 +230,26 @@ def test_volume_in_artifact_out_push_and_mount(notebook: Notebook, tmp_path) -> 
     notebook.run("%vm0 mount artifact nb-out -o out_dir")
     assert notebook.value("(out_dir / 'copy.txt').read_text()") == "'hello from a volume\\n'"
 
+    # a writable copy refuses a folder holding other files, unless told to replace them
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "mine.txt").write_text("keep")
+    _, error = notebook.fails(f"%vm0 mount artifact nb-out --to {tmp_path / 'busy'}")
+    assert str(tmp_path / "busy") in error and "--overwrite" in error
+    assert (tmp_path / "busy" / "mine.txt").read_text() == "keep"
+    notebook.run(f"%vm0 mount artifact nb-out --to {tmp_path / 'busy'} --overwrite")
+    assert sorted(p.name for p in (tmp_path / "busy").iterdir()) == ["copy.txt"]
+
+    # the cache: its size, a clear that keeps recent versions, a full clear
+    assert re.fullmatch(r"\d+(\.\d)? (B|KiB) in \S+/cache/versions\n",
+                        text_of(notebook.run("%vm0 cache")))
+    assert text_of(notebook.run("%vm0 cache clear --older-than 1")).startswith("freed 0 B · ")
+    assert notebook.get("out_dir.exists()") is True
+    assert re.fullmatch(r"freed \d+(\.\d)? (B|KiB) · 0 B left in \S+\n",
+                        text_of(notebook.run("%vm0 cache clear")))
+    assert notebook.get("out_dir.exists()") is False
+    _, error = notebook.fails("%vm0 cache clear --older-than -2")
+    assert "0 or more" in error
+
 
 def test_timeout_cancels_by_default(notebook: Notebook, client) -> None:
     _, error = notebook.fails(
@@ -243,8 +265,29 @@ def test_config_says_where_it_is_connected_once(notebook: Notebook) -> None:
     text = text_of(notebook.run("%unload_ext vm0_notebook\n%load_ext vm0_notebook\n%vm0 config"))
     assert text.count("connected to") == 1
     assert "connected to: the local server at http://127.0.0.1:" in text
+    assert re.search(r"server: speaks the VM0 API v1 \(version \S+, sandbox \w+\)", text)
     assert "%config VM0Magics.tail_lines = 100" in text
     assert "connected" not in text_of(notebook.run("%vm0 agents"))
+
+
+def test_config_and_commands_say_when_the_server_does_not_speak_the_api(
+    notebook: Notebook,
+) -> None:
+    with not_vm0_server("html") as server:
+        notebook.run(f"import os\n_saved_url = os.environ['VM0_API_URL']\n"
+                     f"os.environ['VM0_API_URL'] = {server.url!r}")
+        try:
+            text = text_of(notebook.run(
+                "%unload_ext vm0_notebook\n%load_ext vm0_notebook\n%vm0 config"))
+            assert (f"server: The server at {server.url} does not serve the VM0 API v1 at /v1 "
+                    "(tried GET /v1/agents, got an HTML page)") in text
+            _, error = notebook.fails("%vm0 agents")
+            assert error.startswith(f"MagicError: The server at {server.url} does not serve")
+            assert "\n" not in error.strip()
+        finally:
+            notebook.run("os.environ['VM0_API_URL'] = _saved_url\n"
+                         "%unload_ext vm0_notebook\n%load_ext vm0_notebook")
+    assert notebook.token not in notebook.saved()
 
 
 @pytest.mark.slow

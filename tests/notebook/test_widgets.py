@@ -81,7 +81,9 @@ def test_launcher_offers_the_agents_volumes_and_artifacts(client: Any, tmp_path:
     client.volumes.push(tmp_path, volume)
     client.artifacts.create(artifact)
     launcher = RunLauncher(client)
-    assert {"echo", "python", "shell"} <= set(launcher.agent.options)
+    labels = dict(launcher.agent.options)
+    assert {"echo", "python", "shell"} <= set(labels.values())
+    assert labels["echo · command"] == "echo"  # labelled with the framework
     assert volume in launcher.volumes.options
     assert artifact in launcher.artifact.options
     assert launcher.launch_button.disabled is False and launcher.cancel_button.disabled is True
@@ -269,6 +271,16 @@ def test_selecting_a_run_shows_its_card_output_and_frames(client: Any) -> None:
     browser.cancel_button.click()
     message = html.unescape(browser.message.value)
     assert message.startswith('<span style="color:#c62828">Run cannot be cancelled: current')
+    browser.close()
+
+
+def test_browser_shows_a_chatty_runs_whole_output(client: Any) -> None:
+    """The run detail carries only the last 16 KB; the browser shows every line."""
+    (run,) = _finished_runs(client, "python", ["for i in range(3000): print(f'n{i:05d}')"])
+    browser = RunsBrowser(client)
+    browser.table.value = run.id
+    shown = browser.run_output.value
+    assert "n00000\nn00001" in shown and "n02999" in shown and "the first" not in shown
     browser.close()
 
 

@@ -9,7 +9,7 @@ or widgets here (pandas loads only for ``.to_pandas()`` and friends).
       client.py     Client and AsyncClient: the I/O, one retry loop each
       _base.py      what both share: configuration, request building, the retry policy, errors
       _ops.py       operations as generators, run by either client
-      resources/    client.agents, .runs, .volumes, .artifacts
+      resources/    client.agents, .runs, .volumes, .artifacts, .server
       run.py        the Run handle: refresh, wait, stream, cancel, logs, metrics...
       models.py     the API's objects as frozen dataclasses
       _parse.py     reading the API's JSON (case styles, aliases, times, ids)
@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover
         MetricPoint,
         RunDetail,
         RunMetrics,
+        ServerInfo,
         StorageInfo,
         StorageVersion,
         Version,
@@ -53,7 +54,7 @@ _LAZY = {
     "Run": ".run",
     **dict.fromkeys(
         ("Agent", "AgentVersion", "Artifact", "Event", "LogEntry", "MetricPoint", "RunDetail",
-         "RunMetrics", "StorageInfo", "StorageVersion", "Version", "Volume"),
+         "RunMetrics", "ServerInfo", "StorageInfo", "StorageVersion", "Version", "Volume"),
         ".models",
     ),
     **dict.fromkeys(_errors, ".errors"),
@@ -71,6 +72,7 @@ __all__ = [
     "Run",
     "RunDetail",
     "RunMetrics",
+    "ServerInfo",
     "StorageInfo",
     "StorageVersion",
     "Version",

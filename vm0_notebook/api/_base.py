@@ -7,7 +7,6 @@ from __future__ import annotations
 import email.utils
 import json
 import random
-import re
 import threading
 import time
 from collections.abc import Mapping
@@ -26,12 +25,14 @@ from ._ops import Reply, Request
 from ._parse import iso, normalize
 from .errors import (
     APIConnectionError,
+    APINotServedError,
     APIStatusError,
     APITimeoutError,
     InvalidResponseError,
     RateLimitError,
     VM0Error,
     error_class,
+    hide_userinfo,
 )
 from .run import Run
 
@@ -49,9 +50,6 @@ def blame_last_response(exc: InvalidResponseError) -> None:
 
 # sent with every request; set once on the connection pool, which is cheaper than per request
 DEFAULT_HEADERS = {"User-Agent": f"vm0-notebook/{__version__}", "Accept": "application/json"}
-
-# user:password in a URL quoted by an error (a proxy's, say)
-_USERINFO = re.compile(r"(?<=//)[^/@\s]+@")
 
 
 class _Masked(str):
@@ -75,6 +73,8 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 # ... and for any request: the server surely did not act on it
 _UNPROCESSED_STATUSES = frozenset({429, 503})
+# a VM0 server answers these with its error envelope; anything else there does not speak the API
+_ROUTING_STATUSES = frozenset({404, 405})
 
 
 @dataclass(frozen=True)
@@ -179,14 +179,18 @@ class BaseClient:
         self._attach_resources()
 
     def _attach_resources(self) -> None:
+        from .cache import Cache
         from .resources.agents import Agents
         from .resources.runs import Runs
+        from .resources.server import Server
         from .resources.storage import Artifacts, Volumes
 
         self.agents = Agents(self)
         self.runs = Runs(self)
         self.volumes = Volumes(self)
         self.artifacts = Artifacts(self)
+        self.cache = Cache(self)
+        self.server = Server(self)
 
     # -- configuration ------------------------------------------------------------------------
 
@@ -308,6 +312,8 @@ class BaseClient:
             return json.loads(response.content)
         except ValueError:
             kind = response.headers.get("content-type", "unknown content").split(";")[0]
+            if "json" not in kind and (not_served := self.not_served(response)):
+                raise not_served from None
             raise InvalidResponseError(
                 f"The server answered {kind} that is not valid JSON to"
                 f" {response.request.method} {response.request.url.path}; is {self.api_url}"
@@ -319,6 +325,8 @@ class BaseClient:
     def check_stream(self, response: httpx.Response) -> None:
         """Raise unless a successful answer is an event stream (an HTML page, say)."""
         kind = response.headers.get("content-type", "").partition(";")[0].strip()
+        if kind == "text/html" and (not_served := self.not_served(response)):
+            raise not_served
         if kind != "text/event-stream":
             raise InvalidResponseError(
                 f"The events endpoint answered {kind or 'no content type'}, not an event"
@@ -327,8 +335,10 @@ class BaseClient:
                 request_id=response.headers.get("x-request-id"),
             )
 
-    def status_error(self, response: httpx.Response) -> APIStatusError:
-        """The exception for an error response, whatever its body looks like."""
+    def status_error(self, response: httpx.Response) -> APIStatusError | APINotServedError:
+        """The exception for an error response, whatever its body looks like: a 404 or 405
+        without the VM0 error envelope to a ``/v1`` path says the server does not speak the API
+        (:class:`APINotServedError`)."""
         status = response.status_code
         body: Any = None
         try:
@@ -336,6 +346,9 @@ class BaseClient:
         except ValueError:
             body = None
         err = body.get("error") if isinstance(body, dict) else None
+        routing = status in _ROUTING_STATUSES and not isinstance(err, dict)
+        if routing and (not_served := self.not_served(response, body)):
+            return not_served
         if isinstance(err, str):
             err = {"message": err}
         if not isinstance(err, dict) and isinstance(body, dict) and "message" in body:
@@ -359,6 +372,34 @@ class BaseClient:
             kwargs["retry_after"] = retry_after(response.headers)
         return cls(self.scrub(message), **kwargs)
 
+    def not_served(
+        self, response: httpx.Response, body: Any = None
+    ) -> APINotServedError | None:
+        """:class:`APINotServedError` for an answer (parsed as ``body``) that shows the server
+        does not speak the VM0 API, if it answered one of our ``/v1`` requests; else None."""
+        try:
+            request = response.request
+        except RuntimeError:  # a response built by hand
+            return None
+        v1, path = urlsplit(self.base_url).path, request.url.path
+        if not _same_origin(str(request.url), self.api_url) or not (
+            path == v1 or path.startswith(v1 + "/")
+        ):
+            return None  # a signed storage URL, say
+        kind = response.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if kind == "text/html" or response.content.lstrip()[:1] == b"<":
+            got = "an HTML page"
+        elif not response.content:
+            got = "an empty answer"
+        elif body is not None:
+            got = "an answer without the VM0 error envelope"
+        else:
+            got = f"{kind or 'an answer'} that is not JSON"
+        return APINotServedError(
+            self.api_url, f"{request.method} {path}", got, status=response.status_code,
+            request_id=response.headers.get("x-request-id"),
+        )
+
     def request_error(self, request: Request, exc: Exception) -> VM0Error:
         """Our error for an httpx request error. It quotes the httpx error's text but does not
         chain it: that error holds the request, and so its Authorization header."""
@@ -368,7 +409,7 @@ class BaseClient:
                 f"Timed out waiting for {self.api_url} ({where}); try again, or give the client"
                 " a longer timeout=..."
             )
-        detail = _USERINFO.sub("***@", self.scrub(str(exc)))
+        detail = hide_userinfo(self.scrub(str(exc)))
         detail = f"{type(exc).__name__}" + (f": {detail}" if detail else "")
         if isinstance(exc, httpx.DecodingError | httpx.TooManyRedirects):
             return InvalidResponseError(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -29,7 +29,6 @@ from ._base import DEFAULT_HEADERS, Again, BaseClient, blame_last_response
 from ._ops import Download, Drain, Op, Request, Sleep
 from .errors import InvalidResponseError
 from .pagination import AsyncPager, Pager
-from .run import Run
 
 if TYPE_CHECKING:  # pragma: no cover
     from pandas import DataFrame
@@ -40,31 +39,15 @@ T = TypeVar("T")
 _CHUNK = 1 << 16
 
 
-def _map_row(prompt: str, run: Run) -> dict[str, Any]:
-    return {
-        "prompt": prompt,
-        "run_id": run.id,
-        "status": run.status,
-        "output": run.output,
-        "error": run.error,
-        "execution_time_ms": run.execution_time_ms,
-    }
-
-
-def _map_frame(rows: list[dict[str, Any]]) -> DataFrame:
-    import pandas as pd
-
-    return pd.DataFrame(rows, columns=["prompt", "run_id", "status", "output", "error",
-                                       "execution_time_ms"])
-
-
 class Client(BaseClient):
     """The blocking VM0 client.
 
     Args:
         api_key: the bearer token (default ``VM0_API_KEY``); never shown in full anywhere.
         api_url: the server root (default ``VM0_API_URL``, else ``https://api.vm0.ai`` when a
-            key is set, else the embedded local server, started on first use).
+            key is set, else the embedded local server, started on first use). A server that
+            does not speak the VM0 API v1 there (the VM0 cloud today) raises
+            :class:`~vm0_notebook.api.errors.APINotServedError` on the first request.
         timeout: seconds per request.
         max_attempts: tries per request where a retry is safe (3).
         retry_backoff: first backoff in seconds, doubled per retry, with jitter.
@@ -217,25 +200,26 @@ class Client(BaseClient):
 
     # -- many runs ----------------------------------------------------------------------------
 
-    def map(
-        self, agent: str, prompts: Iterable[str], concurrency: int = 8, **run_options: Any
-    ) -> DataFrame:
-        """Run ``agent`` once per prompt, ``concurrency`` at a time; one row per prompt.
+    def map(self, agent: str, prompts: Any, concurrency: int = 8, template: str | None = None,
+            raise_on_error: bool = False, progress: bool = True, **run_options: Any
+            ) -> DataFrame:
+        """Run ``agent`` once per input, ``concurrency`` at a time; one row per input, in order.
 
             df = client.map("echo", ["a", "b", "c"])
-            df[["prompt", "status", "output"]]
+            df = client.map("echo", penguins, template="Describe {species} on {island}")
 
-        Columns: prompt, run_id, status, output, error, execution_time_ms (in prompt order).
+        ``prompts``: a list, a Series, or a DataFrame (each row filled into ``template``, its
+        columns kept). Columns added: prompt, run_id, status, output, error,
+        execution_time_ms, artifact_version, usage. Shows a progress bar (``progress=False``
+        hides it); rate limits are waited out; Ctrl-C cancels the runs and raises
+        ``MapInterrupted`` with the frame so far; ``raise_on_error=True`` raises ``MapError``
+        if any run did not complete. Run options (``variables``, ``volumes``...) as for
+        ``runs.create``.
         """
-        prompts = list(prompts)
+        from .fanout import map_sync
 
-        def one(prompt: str) -> dict[str, Any]:
-            run = self.runs.create(agent=agent, prompt=prompt, **run_options).wait()
-            return _map_row(prompt, run)
-
-        with ThreadPoolExecutor(max(1, concurrency)) as pool:
-            rows = list(pool.map(one, prompts))
-        return _map_frame(rows)
+        return map_sync(self, agent, prompts, concurrency, template, raise_on_error, progress,
+                        **run_options)
 
 
 class AsyncClient(BaseClient):
@@ -400,20 +384,18 @@ class AsyncClient(BaseClient):
             return fn(await value.to_list())
         return fn(await value)
 
-    async def map(
-        self, agent: str, prompts: Iterable[str], concurrency: int = 8, **run_options: Any
-    ) -> DataFrame:
-        """Run ``agent`` once per prompt, ``concurrency`` at a time; one row per prompt."""
-        limit = asyncio.Semaphore(max(1, concurrency))
+    async def map(self, agent: str, prompts: Any, concurrency: int = 8,
+                  template: str | None = None, raise_on_error: bool = False,
+                  progress: bool = True, **run_options: Any) -> DataFrame:
+        """Run ``agent`` once per input, ``concurrency`` at a time, as tasks on this loop;
+        the same arguments and frame as :meth:`Client.map`.
 
-        async def one(prompt: str) -> dict[str, Any]:
-            async with limit:
-                run = await self.runs.create(agent=agent, prompt=prompt, **run_options)
-                await run.wait()  # its output known too
-                return _map_row(prompt, run)
+            df = await aclient.map("echo", ["a", "b", "c"])
+        """
+        from .fanout import map_async
 
-        rows = await asyncio.gather(*(one(p) for p in prompts))
-        return _map_frame(list(rows))
+        return await map_async(self, agent, prompts, concurrency, template, raise_on_error,
+                               progress, **run_options)
 
 
 def _file_chunks(request: Request) -> Iterator[bytes]:

@@ -13,10 +13,23 @@
     │   ├── RateLimitError          429 rate_limit_error (``retry_after`` in seconds, if sent)
     │   └── InternalServerError     5xx api_error
     ├── InvalidResponseError        a success status with a body that is not the contract
+    │   │                               (a download that is not the version it names, too)
+    │   └── APINotServedError       the server does not speak the VM0 API v1 at /v1 at all (an
+    │                                   HTML page, a 404 without the VM0 error envelope); not a
+    │                                   NotFoundError: nothing is missing, the API is
+    ├── FolderNotEmptyError         ``mount(to=DIR)`` found files it did not put there (also a
+    │                                   FileExistsError; ``filename`` is the folder)
     ├── RunFailedError              a run ended failed, timeout or cancelled (``run`` attached)
     │   └── RunFailed               a ``%vm0`` cell's run did not complete (also interrupted)
     ├── WaitTimeoutError            ``run.wait(timeout=...)`` gave up (also a TimeoutError)
+    ├── MapError                    ``client.map(..., raise_on_error=True)``: some runs did not
+    │                                   complete (``frame`` and ``failures`` attached)
     └── MagicError                  a ``%vm0`` line is wrong, or the server refused it
+
+    KeyboardInterrupt
+    └── MapInterrupted              Ctrl-C stopped ``client.map``: its runs were cancelled;
+                                        ``frame`` holds what finished (not a VM0Error, so
+                                        ``except Exception`` does not swallow a Ctrl-C)
 
 The two notebook errors show as one short paragraph instead of a traceback (IPython calls
 ``_render_traceback_``) and still fail the cell, so nbclient, papermill and "Run All" stop.
@@ -32,21 +45,27 @@ Status errors carry ``status``, ``type``, ``code``, ``message``, ``param`` and `
 
 from __future__ import annotations
 
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..contract import ERROR_STATUS
 
 __all__ = [
     "APIConnectionError",
+    "APINotServedError",
     "APIStatusError",
     "APITimeoutError",
     "AuthenticationError",
     "AuthorizationError",
     "ConflictError",
+    "FolderNotEmptyError",
     "InternalServerError",
     "InvalidRequestError",
     "InvalidResponseError",
     "MagicError",
+    "MapError",
+    "MapInterrupted",
     "NotFoundError",
     "RateLimitError",
     "RunFailed",
@@ -188,6 +207,63 @@ class InvalidResponseError(VM0Error):
         return self.message + (f" ({', '.join(where)})" if where else "")
 
 
+class APINotServedError(InvalidResponseError):
+    """The server at ``api_url`` does not serve the VM0 API v1 at ``/v1``: it answered a web
+    page, or a 404 without the VM0 error envelope. A wrong ``VM0_API_URL``, or the VM0 cloud,
+    which retired its public v1 API in March 2026. ``tried`` is the request, as ``GET /v1/agents``.
+
+    It is not a :class:`NotFoundError`: code that reads a 404 as "missing, so create it" must
+    not try to create anything on such a server.
+    """
+
+    def __init__(
+        self, api_url: str, tried: str, got: str, *, status: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(not_served_message(api_url, tried, got), status=status,
+                         request_id=request_id)
+        self.api_url = api_url
+        self.tried = tried
+
+
+_USERINFO = re.compile(r"(?<=//)[^/@\s]+@")
+
+
+def hide_userinfo(text: str) -> str:
+    """``text`` with the ``user:password@`` of any URL in it replaced by ``***@``."""
+    return _USERINFO.sub("***@", text)
+
+
+def is_vm0_cloud(api_url: str) -> bool:
+    """Whether ``api_url`` is on the VM0 cloud (``api.vm0.ai`` and the rest of ``vm0.ai``)."""
+    host = (urlsplit(api_url).hostname or "").lower()
+    return host == "vm0.ai" or host.endswith(".vm0.ai")
+
+
+def not_served_message(api_url: str, tried: str, got: str) -> str:
+    """The one-line message of :class:`APINotServedError`: the server, what was tried and what
+    came back, and what to do (for the VM0 cloud: that it retired the API, and where to go).
+
+        not_served_message("https://api.vm0.ai", "GET /v1/agents", "a 404 without a VM0 error")
+    """
+    url = hide_userinfo(api_url)
+    text = f"The server at {url} does not serve the VM0 API v1 at /v1 (tried {tried}, got {got})"
+    if is_vm0_cloud(api_url):
+        return (f"{text}: the VM0 cloud retired that API in March 2026 (vm0-ai/vm0 #3393). Point "
+                "VM0_API_URL at a server that speaks it, such as a shared vm0-local, with its "
+                "token in VM0_API_KEY; or unset both for the embedded local server")
+    return f"{text}; point VM0_API_URL at a server that speaks it, such as a vm0-local"
+
+
+class FolderNotEmptyError(VM0Error, FileExistsError):
+    """``mount(to=DIR)`` would have written into a folder holding other files; nothing was
+    touched. ``filename`` is the folder."""
+
+    def __init__(self, message: str, folder: str) -> None:
+        super().__init__(message)
+        self.filename = folder
+
+
 class RunFailedError(VM0Error):
     """A run ended ``failed``, ``timeout`` or ``cancelled``; the run is in ``.run``."""
 
@@ -202,6 +278,40 @@ class WaitTimeoutError(VM0Error, TimeoutError):
     def __init__(self, message: str, run: Any = None) -> None:
         super().__init__(message)
         self.run = run
+
+
+class MapError(VM0Error):
+    """Some runs of ``client.map(..., raise_on_error=True)`` did not complete.
+
+    ``frame`` is the whole result (one row per input); ``failures`` its rows that did not
+    complete. The message lists the first few.
+
+        try:
+            df = client.map("shell", cmds, raise_on_error=True)
+        except vm0.MapError as e:
+            e.failures[["prompt", "status", "error"]]
+    """
+
+    def __init__(self, message: str, frame: Any = None, failures: Any = None) -> None:
+        super().__init__(message)
+        self.frame = frame
+        self.failures = failures
+
+
+class MapInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped ``client.map``: runs still going and those not started were cancelled.
+
+    ``frame`` holds one row per input: the finished runs as they ended, the rest
+    ``cancelled``. In a notebook the interrupted cell's error is ``sys.last_value``.
+    """
+
+    def __init__(self, message: str, frame: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.frame = frame
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class _ShortTraceback:

@@ -3,9 +3,16 @@
 The stream reconnects by itself after a dropped connection or ``stream_idle_timeout`` (45 s)
 without a byte, resuming after the last output sequence seen (sent as the ``last_event_id``
 query, the ``lastEventId`` query and the ``Last-Event-ID`` header, so every server variant
-understands it). Outputs already seen are dropped; a jump in sequences is reported as a ``gap``
-event. It ends after ``complete``. A server that sends only ``complete`` for a finished run
-gets the output rebuilt from the run's agent logs.
+understands it), as often as it takes while connections bring something new. Outputs already
+seen are dropped; a jump in sequences is reported as a ``gap`` event. It ends after
+``complete``.
+
+Two cases read the run's agent logs instead (each entry holds one output event's JSON and its
+sequence): a server that sends only ``complete`` for a finished run, and a connection that
+breaks before it delivers one new output, as when a frame is larger than what a connection
+carries between drops. Then the missing outputs come from the logs, in order, none twice; and
+once the run has ended (its detail, read before the logs, says so), ``complete`` is made from
+its detail.
 
     for event in client.runs.events(run.id):
         ...
@@ -22,12 +29,13 @@ from urllib.parse import quote
 import httpx
 import httpx_sse
 
-from ..contract import FINAL_STATUSES
+from ..contract import FINAL_STATUSES, OUTPUT_TRUNCATED
 from ._base import RETRY_STATUSES
-from ._ops import Request
+from ._ops import Op, Request
 from ._parse import iso
 from .errors import APIConnectionError, APIStatusError, InvalidResponseError
-from .models import Event, LogEntry
+from .models import Event, LogEntry, RunDetail
+from .pagination import MAX_PAGE, split_page
 
 log = logging.getLogger("vm0_notebook")
 
@@ -44,20 +52,29 @@ class _Tracker:
         self.last_status: str | None = None
         self.complete: Event | None = None
         self.failures = 0
+        self.since: str | None = None  # the timestamp of the last output seen
         self._conn_progress = False
         self._conn_outputs = 0
         self._conn_live = False
+        self._conn_opened = False
+        self._logs_read = False  # the logs were read to their end after the run ended
+
+    @property
+    def run_path(self) -> str:
+        """The run's ``/runs/{id}`` path, the id URL-quoted."""
+        return f"/runs/{quote(self.run_id, safe='')}"
 
     @property
     def path(self) -> str:
-        """The run's ``/runs/{id}/events`` path, the id URL-quoted."""
-        return f"/runs/{quote(self.run_id, safe='')}/events"
+        """The run's ``/runs/{id}/events`` path."""
+        return self.run_path + "/events"
 
     def connection(self) -> tuple[dict[str, Any], dict[str, str]]:
         """Query and headers of the next connection (resuming after the last sequence)."""
         self._conn_progress = False
         self._conn_outputs = 0
         self._conn_live = False
+        self._conn_opened = False
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
         if not self.last_seq:
             return {}, headers
@@ -70,6 +87,7 @@ class _Tracker:
         if event.event == "output" and event.id == self.last_seq + 1:
             # the usual case, kept short: the next output, in order
             self.last_seq = event.id
+            self.since = event.data.get("timestamp")
             self._conn_outputs += 1
             self._conn_progress = True
             self.failures = 0
@@ -93,6 +111,7 @@ class _Tracker:
                     out.append(Event("gap", {"after": self.last_seq, "next": seq,
                                              "missing": missing}))
                 self.last_seq = seq
+                self.since = event.data.get("timestamp") or self.since
             self._conn_outputs += 1
         elif event.event == "status":
             if event.status not in FINAL_STATUSES:
@@ -114,11 +133,57 @@ class _Tracker:
                 self.observer(event)
         return events
 
+    def opened(self) -> None:
+        """The connection answered with an event stream."""
+        self._conn_opened = True
+
+    @property
+    def stuck(self) -> bool:
+        """True when the connection opened and ended before one new output or ``complete``:
+        what comes next may be a frame larger than a connection carries, so read the logs."""
+        return self._conn_opened and not self._conn_outputs and self.complete is None
+
     @property
     def needs_logs(self) -> bool:
         """True when ``complete`` came on a connection to an already finished run that
         replayed nothing: the server may not replay, so the logs hold the output."""
-        return self.complete is not None and not self._conn_outputs and not self._conn_live
+        return (self.complete is not None and not self._conn_outputs and not self._conn_live
+                and not self._logs_read)
+
+    def recover_op(self) -> Op[list[Event]]:
+        """The outputs after the last one seen, read from the run's agent logs; then, if the
+        run had already ended, its ``complete`` (made from its detail). Errors are left to the
+        stream's next connection."""
+        out: list[Event] = []
+        try:
+            detail = RunDetail.from_api((yield Request("GET", self.run_path)))
+            params: dict[str, Any] = {"type": "agent", "limit": MAX_PAGE}
+            if self.since:
+                params["since"] = self.since  # inclusive: the entries before it are all seen
+            seen_cursors: set[str] = set()
+            while True:
+                page = yield Request("GET", self.run_path + "/logs", params=dict(params))
+                items, cursor = split_page(page)
+                for raw in items:
+                    entry = LogEntry.from_api(raw)
+                    if entry.sequence:
+                        out += self.accept_event(event_from_log(entry))
+                if cursor is None or cursor in seen_cursors:
+                    break
+                seen_cursors.add(cursor)
+                params["cursor"] = cursor
+        except (APIConnectionError, APIStatusError, InvalidResponseError) as exc:
+            log.info("run %s: could not read the missing events from the logs: %s",
+                     self.run_id, exc)
+            return out
+        if detail.status in FINAL_STATUSES:  # the logs were read after it ended: all there
+            self._logs_read = True
+            data: dict[str, Any] = {"status": detail.status, "output": detail.output,
+                                    "error": detail.error}
+            if detail.output_truncated:
+                data[OUTPUT_TRUNCATED] = True
+            self.accept_event(Event("complete", data))
+        return out
 
     def from_logs(self, entries: list[LogEntry]) -> list[Event]:
         """The output events recovered from log entries, in sequence order, duplicates dropped."""
@@ -133,10 +198,10 @@ class _Tracker:
         return self._observed([self.complete])
 
     def dropped(self, client: Any, error: Exception | None) -> float:
-        """Seconds to wait before reconnecting, or raise when it is time to give up."""
-        if self._conn_progress:
-            self.failures = 0
-        self.failures += 1
+        """Seconds to wait before reconnecting, or raise when it is time to give up.
+
+        Only drops in a row that brought nothing new count towards giving up: a stream that
+        keeps making progress resumes through any number of them, at once."""
         if isinstance(error, APIStatusError) and error.status not in RETRY_STATUSES:
             raise error
         if isinstance(error, httpx_sse.SSEError):
@@ -145,6 +210,10 @@ class _Tracker:
             )
         if isinstance(error, httpx.RequestError) and not isinstance(error, httpx.TransportError):
             raise client.request_error(Request("GET", self.path), error)
+        if self._conn_progress:
+            self.failures = 0
+            return 0.0
+        self.failures += 1
         if self.failures >= max(client.retry.attempts, 3):
             if isinstance(error, APIStatusError):
                 raise error
@@ -195,12 +264,15 @@ def _sync(client: Any, t: _Tracker) -> Iterator[Event]:
         error: Exception | None = None
         try:
             with client.sse(t.path, params, headers) as source:
+                t.opened()
                 for sse in source.iter_sse():
                     yield from t.accept(sse)
                     if t.complete is not None:
                         break
         except (httpx.RequestError, APIStatusError) as exc:
             error = exc  # judged by dropped(), out of this block, so nothing chains to it
+        if t.stuck:
+            yield from client.drive(t.recover_op())
         if t.complete is None:
             client.sleep(t.dropped(client, error))
     if t.needs_logs:
@@ -214,6 +286,7 @@ async def _async(client: Any, t: _Tracker) -> AsyncIterator[Event]:
         error: Exception | None = None
         try:
             async with client.sse(t.path, params, headers) as source:
+                t.opened()
                 async for sse in source.aiter_sse():
                     for event in t.accept(sse):
                         yield event
@@ -221,6 +294,9 @@ async def _async(client: Any, t: _Tracker) -> AsyncIterator[Event]:
                         break
         except (httpx.RequestError, APIStatusError) as exc:
             error = exc  # judged by dropped(), out of this block, so nothing chains to it
+        if t.stuck:
+            for event in await client.drive(t.recover_op()):
+                yield event
         if t.complete is None:
             await client.sleep(t.dropped(client, error))
     if t.needs_logs:

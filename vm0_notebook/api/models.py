@@ -1,5 +1,5 @@
 """Typed API objects as frozen dataclasses: agents, versions, volumes, artifacts, events, logs,
-metrics and run details.
+metrics, run details, and what a server says about itself.
 
 Pure data: nothing here does I/O. Each is built by ``Model.from_api(dict)`` (see
 :mod:`._parse`), which accepts snake_case and camelCase fields, prefixed (``run_...``) and plain
@@ -25,6 +25,7 @@ __all__ = [
     "MetricPoint",
     "RunDetail",
     "RunMetrics",
+    "ServerInfo",
     "StorageFile",
     "StorageInfo",
     "StorageVersion",
@@ -35,7 +36,7 @@ __all__ = [
 # the keys of the contract's event frames: a frame with only these needs no renaming
 _FRAME_KEYS = frozenset(
     {"sequence", "type", "data", "timestamp", "status", "run_id", "output", "error", "message",
-     "code"}
+     "code", "output_truncated"}
 )
 
 
@@ -67,6 +68,8 @@ class Agent(ApiModel):
     description: str | None = None
     config: dict[str, Any] | None = None
     current_version: AgentVersion | None = None
+    #: Whether the server found the agent's executable, where it says (None: not reported).
+    executable_found: bool | None = None
 
     @classmethod
     def _convert(cls, src: dict[str, Any]) -> dict[str, Any]:
@@ -363,8 +366,12 @@ class RunDetail(ApiModel):
     artifact_version: str | None = None
     volumes: dict[str, str] = field(default_factory=dict)
     agent_version: str | None = None
+    #: How the local server isolated it (``bubblewrap``, ``process``), where the detail says.
+    sandbox: str | None = None
     # the final text, where the server's detail carries it (the local server's does)
     output: str | None = field(default=None, repr=False, compare=False)
+    # True when ``output`` is only the tail of a plain process's text (the events hold it all)
+    output_truncated: bool = field(default=False, repr=False, compare=False)
     _aliases: ClassVar[dict[str, tuple[str, ...]]] = {
         "id": ("run_id",),
         "agent_version": ("agent_version_id",),
@@ -377,4 +384,35 @@ class RunDetail(ApiModel):
         return {
             "volumes": dict(vols) if isinstance(vols, Mapping) else {},
             "output": output if isinstance(output, str) else None,
+            "output_truncated": src.get("output_truncated") is True,
         }
+
+
+# -- the server ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What ``client.server.info()`` found: whether the server speaks the VM0 API v1 at ``/v1``
+    and what its ``GET /health`` said (a vm0-local gives its version and sandbox).
+
+    ``str(info)`` is one line, as ``%vm0 config`` shows it; it names the URL, never the key.
+    """
+
+    url: str
+    speaks_v1: bool
+    version: str | None = None
+    sandbox: str | None = None
+    #: Why no sandbox can run (a vm0-local whose ``sandbox`` is ``unavailable``), else None.
+    sandbox_problem: str | None = None
+    # why it does not speak v1, or what it refused (a wrong key); None when all is well
+    problem: str | None = None
+
+    def __str__(self) -> str:
+        if not self.speaks_v1:
+            return self.problem or f"{self.url} does not speak the VM0 API v1"
+        about = [f"version {self.version}"] if self.version else []
+        about += [f"sandbox {self.sandbox}"] if self.sandbox else []
+        text = "speaks the VM0 API v1" + (
+            f" ({', '.join(about)})" if about else " (no /health to say more)")
+        return text + (f"; but: {self.problem}" if self.problem else "")

@@ -15,10 +15,17 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
-from ..contract import FINAL_STATUSES, SUCCESS_STATUS
+from ..contract import (
+    FINAL_STATUSES,
+    OUTPUT_TRUNCATED,
+    RESULT_TRUNCATED,
+    SUCCESS_STATUS,
+    event_text,
+)
 from ._ops import Drain, Op, Request, Sleep, endpoint
 from .errors import InvalidRequestError, RunFailedError, WaitTimeoutError
 from .models import Event, RunDetail
+from .usage import usage_from_result
 
 if TYPE_CHECKING:  # pragma: no cover
     from datetime import datetime
@@ -29,7 +36,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Run"]
 
 # the detail's fields a Run shows as its own attributes (``run.status``, ``run.prompt``...)
-_DETAIL_FIELDS = frozenset(f.name for f in dataclasses.fields(RunDetail)) - {"output"}
+_DETAIL_FIELDS = frozenset(f.name for f in dataclasses.fields(RunDetail)) - {
+    "output", "output_truncated"}
 
 
 class Run:
@@ -63,16 +71,27 @@ class Run:
         artifact_version: str | None
         volumes: dict[str, str]
         agent_version: str | None
+        sandbox: str | None
 
     __hash__ = None  # type: ignore[assignment]  # mutable, compared by its detail
 
     def __init__(self, detail: RunDetail, client: Any = None) -> None:
         self.detail = detail
         self._client = client
-        #: The run's final text: the ``result`` event's text, else the ``complete`` output.
-        #: Known from the detail, or once ``wait()``, ``stream()`` or ``fetch_output()`` saw it.
+        #: The run's text: the agent's own ``result`` when it reports one (Claude Code does),
+        #: else the whole text of its output events (each ``assistant`` event's text blocks,
+        #: one per line), rebuilt here: the server sends that text once, in the events, and
+        #: its ``result``, ``complete`` and run detail carry only the last lines. Known from
+        #: the detail (which may hold only that tail, after a note saying so), and whole once
+        #: ``wait()``, ``stream()`` or ``fetch_output()`` read the events.
         self.output: str | None = detail.output
-        #: Token counts of the ``result`` event (``input_tokens``, ``output_tokens``), if seen.
+        self._partial = detail.output_truncated  # ``output`` is only the detail's tail
+        self._texts: list[str] = []  # the assistant texts of the stream being read
+        self._rebuild = False  # the stream's result was a tail: ``output`` is ``_texts``
+        #: What the agent's ``result`` event reported, once seen (None until then): a dict of
+        #: ``duration_ms``, ``num_turns``, ``input_tokens``, ``output_tokens``,
+        #: ``cache_read_input_tokens``, ``cache_creation_input_tokens``, ``total_cost_usd`` and
+        #: ``models`` (per model); see :func:`vm0_notebook.api.usage.usage_from_result`.
         self.usage: dict[str, Any] | None = None
 
     @classmethod
@@ -115,10 +134,14 @@ class Run:
         return self
 
     def _update(self, detail: RunDetail) -> Self:
-        """Take the server's newer detail; an output seen before stays when it has none."""
+        """Take the server's newer detail; an output seen before stays when it has none, and a
+        whole one stays when the detail has only the tail."""
         self.detail = detail
-        if detail.output is not None:
+        if detail.output is not None and (
+            not detail.output_truncated or self.output is None or self._partial
+        ):
             self.output = detail.output
+            self._partial = detail.output_truncated
         return self
 
     def _change(self, **values: Any) -> None:
@@ -126,25 +149,40 @@ class Run:
 
     def _observe(self, event: Event) -> None:
         """Called for each streamed event: keeps status, output and usage current."""
-        if event.event == "output" and event.type == "result":
-            payload = event.payload
-            text = payload.get("result")
-            if isinstance(text, str):
-                self.output = text
-            if isinstance(payload.get("usage"), dict):
-                self.usage = payload["usage"]
+        if event.event == "output":  # the hot path: once per event
+            kind = event.type
+            if kind == "assistant":
+                text = event_text(event.payload)
+                if text is not None:
+                    self._texts.append(text)
+            elif kind == "result":
+                payload = event.payload
+                text = payload.get("result")
+                if payload.get(RESULT_TRUNCATED) is True:  # only the tail: rebuild the whole
+                    self._rebuild = True
+                    self._set_output("\n".join(self._texts))
+                elif isinstance(text, str):
+                    self._set_output(text)
+                self.usage = usage_from_result(payload)
         elif event.event == "status" and event.status:
             self._change(status=event.status)
         elif event.event == "complete":
             if event.status:
                 self._change(status=event.status)
-            if self.output is None and isinstance(event.data.get("output"), str):
-                self.output = event.data["output"]
-            if event.data.get("error") and not self.error:
-                self._change(error=event.data["error"])
+            data = event.data
+            if self._rebuild or (self._texts and (self.output is None or self._partial)):
+                self._set_output("\n".join(self._texts))  # no result, or only its tail
+            elif isinstance(data.get("output"), str) and (self.output is None or self._partial):
+                self.output = data["output"]
+                self._partial = data.get(OUTPUT_TRUNCATED) is True
+            if data.get("error") and not self.error:
+                self._change(error=data["error"])
             # A finished run with no text has an empty output, so it is not fetched again.
             if self.output is None:
                 self.output = ""
+
+    def _set_output(self, text: str) -> None:
+        self.output, self._partial = text, False
 
     # -- talking to the server ----------------------------------------------------------------
 
@@ -171,7 +209,7 @@ class Run:
         while True:
             yield from self._refresh_op()
             if self.finished:
-                if self.output is None:
+                if self.output is None or self._partial:
                     yield Drain(self.stream())
                 return self
             if deadline is not None and time.monotonic() >= deadline:
@@ -203,9 +241,9 @@ class Run:
 
     @endpoint
     def fetch_output(self) -> Op[str | None]:
-        """The output, reading the run's events to their end once if it is not known yet
-        (so on a run still going, this waits for it to finish)."""
-        if self.output is None:
+        """The output, reading the run's events to their end once if it is not known yet, or
+        known only as the detail's tail (so on a run still going, this waits for it to finish)."""
+        if self.output is None or self._partial:
             yield Drain(self.stream())
         return self.output
 
@@ -218,10 +256,17 @@ class Run:
             for event in run.stream():
                 print(event.event, event.data)
         """
+        self._texts, self._rebuild = [], False  # a stream reads the run from its start
         return self._client.runs.events(self.id, _observer=self._observe)
 
     def _start_from_op(self, key: str, missing: str, prompt: str, options: Any) -> Op[Run]:
-        """A new run from this run's ``session_id`` or ``checkpoint_id`` (refreshed if unset)."""
+        """A new run from this run's ``session_id`` or ``checkpoint_id`` (refreshed if unset),
+        with the secrets this run was created with in this process unless ``secrets=`` is
+        given (a follow-up keeps its model key)."""
+        from . import _run_secrets
+
+        if "secrets" not in options:
+            options = {**options, "secrets": _run_secrets.recall(self.id)}
         if not getattr(self, key):
             yield from self._refresh_op()
         value = getattr(self, key)
@@ -234,7 +279,8 @@ class Run:
 
     @endpoint
     def follow_up(self, prompt: str, **options: Any) -> Op[Run]:
-        """Start a new run that continues this run's session.
+        """Start a new run that continues this run's session, with this run's secrets (held in
+        this process's memory only) unless ``secrets=`` is given.
 
             second = run.follow_up("Now plot it").wait()
         """
@@ -244,7 +290,8 @@ class Run:
 
     @endpoint
     def resume(self, prompt: str, **options: Any) -> Op[Run]:
-        """Start a new run from this run's checkpoint (its state when it finished)."""
+        """Start a new run from this run's checkpoint (its state when it finished), with this
+        run's secrets unless ``secrets=`` is given."""
         return (yield from self._start_from_op(
             "checkpoint_id", "no checkpoint (status {status}); only finished runs do", prompt,
             options,
@@ -273,15 +320,20 @@ class Run:
 
         return plots.plot_metrics(self)
 
-    def artifact(self, to: str | Path | None = None) -> Path:
-        """Download the artifact version this run produced and return its local folder."""
+    def artifact(self, to: str | Path | None = None, overwrite: bool = False) -> Path:
+        """Download the artifact version this run produced and return its local folder.
+
+        As ``client.artifacts.mount``: the read-only cached folder, or with ``to`` a writable
+        copy (``overwrite=True`` to replace what a non-empty ``to`` holds).
+        """
         if not self.artifact_name:
             raise InvalidRequestError(
                 f"Run {self.id} has no artifact (start it with artifact_name=...)",
                 param="artifact_name",
             )
         return self._client.artifacts.mount(
-            self.artifact_name, version=self.artifact_version or "latest", to=to
+            self.artifact_name, version=self.artifact_version or "latest", to=to,
+            overwrite=overwrite,
         )
 
     # -- display ------------------------------------------------------------------------------

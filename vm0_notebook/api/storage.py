@@ -1,23 +1,22 @@
-"""Moving volume and artifact files: what to upload, safe extraction, the local version cache.
+"""Moving volume and artifact files: what to upload, what a download must be, safe extraction.
 
 Nothing here speaks HTTP; ``resources/storage.py`` drives the three-step upload and the
-download with these pieces.
+download with these pieces, and ``cache.py`` keeps what passed.
 
 - :func:`scan` lists a local file or folder with sizes and SHA-256 hashes, so the server can
   skip files it already holds.
-- :func:`check_relpath` and :func:`extract_tar` never let a download write outside its folder.
-- :class:`VersionCache` keeps downloaded versions by id (a content hash), so mounting an
-  unchanged version again is a cache hit with no download.
+- :func:`version_id` is the API's content-id rule, the one place the client computes it;
+  :func:`check_file` and :func:`check_version` hold a download to its listing and to that id.
+- :func:`check_relpath`, :func:`check_listing` and :func:`extract_tar` never let a download
+  write outside its folder.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import tarfile
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -29,6 +28,7 @@ from .errors import InvalidResponseError
 # transfers at least this big show a progress bar
 PROGRESS_BYTES = 8 * 1024 * 1024
 _CHUNK = 1 << 20
+_SHOWN = 5  # file names listed in an error message
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,14 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _walk_files(base: Path) -> Iterator[tuple[str, Path]]:
+    for folder, dirs, names in os.walk(base):
+        dirs.sort()
+        for name in sorted(names):
+            full = Path(folder) / name
+            yield full.relative_to(base).as_posix(), full
+
+
 def scan(root: str | os.PathLike[str]) -> list[LocalFile]:
     """Every regular file under ``root`` (or ``root`` itself), sorted by path.
 
@@ -65,19 +73,70 @@ def scan(root: str | os.PathLike[str]) -> list[LocalFile]:
     if base.is_file():
         pairs = [(base.name, base)]
     else:
-        pairs = []
-        for folder, dirs, names in os.walk(base):
-            dirs.sort()
-            for name in sorted(names):
-                full = Path(folder) / name
-                if full.is_file():
-                    pairs.append((full.relative_to(base).as_posix(), full))
+        pairs = [(rel, full) for rel, full in _walk_files(base) if full.is_file()]
     files = []
     for rel, full in pairs:
         if "\\" in rel or "\0" in rel:
             raise invalid(f"Cannot upload {rel!r}: a path may not contain a backslash", "path")
         files.append(LocalFile(rel, full, full.stat().st_size, sha256_file(full)))
     return files
+
+
+# -- what a download must be ----------------------------------------------------------------
+
+
+def version_id(storage_id: str, files: Iterable[tuple[str, str]]) -> str:
+    """The API's version id of ``(path, sha256)`` files in the storage ``storage_id``.
+
+    SHA-256 over ``"storage:<storage id>\\n"`` and the sorted ``<path>:<sha256>`` lines
+    joined by ``"\\n"`` (see the API contract)::
+
+        version_id("vol_1", [("a.txt", "0" * 64)])[:12]   # 'd9ec85442a20'
+    """
+    lines = sorted(f"{path}:{sha}" for path, sha in files)
+    return hashlib.sha256((f"storage:{storage_id}\n" + "\n".join(lines)).encode()).hexdigest()
+
+
+def shown(paths: Sequence[str]) -> str:
+    """A few paths for a message: ``'a.csv', 'b.csv', ... (12 files)``."""
+    names = ", ".join(repr(p) for p in sorted(paths)[:_SHOWN])
+    more = f", ... ({len(paths)} files)" if len(paths) > _SHOWN else ""
+    return (names + more) or "no files"
+
+
+def check_file(path: Path, rel: str, size: int | None, sha256: str | None, what: str) -> str:
+    """The SHA-256 of a downloaded file, after checking it against its listing entry.
+
+    A size or hash that differs is an :class:`InvalidResponseError` naming the file.
+    """
+    got = path.stat().st_size
+    if size is not None and got != size:
+        raise InvalidResponseError(
+            f"The server sent {got} bytes for {rel!r} of {what}, but its listing says {size};"
+            " nothing was cached"
+        )
+    digest = sha256_file(path)
+    if sha256 and digest != sha256.lower():
+        raise InvalidResponseError(
+            f"{rel!r} of {what} does not match the SHA-256 its listing gives; nothing was cached"
+        )
+    return digest
+
+
+def check_version(expected: str, storage_id: str, files: Sequence[tuple[str, str]],
+                  what: str) -> str:
+    """The version id the ``(path, sha256)`` files make, which must be (or start with) ``expected``.
+
+    Otherwise an :class:`InvalidResponseError` naming the files: the server sent other content
+    than the version it named.
+    """
+    vid = version_id(storage_id, files)
+    if not vid.startswith(expected.lower()):
+        raise InvalidResponseError(
+            f"The files sent as version {expected[:12]} of {what} ({shown([p for p, _ in files])})"
+            f" do not make that version (their id is {vid[:12]}); nothing was cached"
+        )
+    return vid
 
 
 def check_relpath(path: Any) -> str:
@@ -94,86 +153,63 @@ def check_relpath(path: Any) -> str:
     return path
 
 
+def check_listing(paths: Sequence[Any]) -> None:
+    """Safe paths, none twice, and none that is also another's folder."""
+    seen: set[str] = set()
+    for path in paths:
+        if check_relpath(path) in seen:
+            raise InvalidResponseError(f"The server listed {path!r} twice; nothing written")
+        seen.add(path)
+    for path in paths:
+        parts = path.split("/")
+        for n in range(1, len(parts)):
+            if "/".join(parts[:n]) in seen:
+                raise InvalidResponseError(
+                    f"The server listed {path!r} inside {'/'.join(parts[:n])!r}, which is a"
+                    " file; nothing written"
+                )
+
+
+def hashed_tree(root: Path) -> list[tuple[str, str]]:
+    """``(path, sha256)`` of every file under ``root``; anything else there is refused."""
+    found = []
+    for rel, full in _walk_files(root):
+        if full.is_symlink() or not full.is_file():
+            raise InvalidResponseError(f"The download holds {rel!r}, which is not a file")
+        found.append((rel, sha256_file(full)))
+    return found
+
+
 def extract_tar(archive: Path, dest: Path) -> int:
     """Unpack a .tar.gz into ``dest`` (regular files and folders only); returns files written.
 
-    Any member that would land outside ``dest`` (absolute, ``..``, links) stops the extraction.
+    Any member that would land outside ``dest`` (absolute, ``..``, links, devices) stops the
+    extraction; so does an archive that is not one.
     """
     count = 0
-    with tarfile.open(archive, "r:*") as tar:
-        members = []
-        for member in tar.getmembers():
-            name = member.name.removeprefix("./").rstrip("/")
-            if not name:
-                continue
-            check_relpath(name)
-            if member.isfile():
-                count += 1
-            elif not member.isdir():
-                raise InvalidResponseError(
-                    f"The archive holds {member.name!r}, which is not a file or folder"
-                )
-            member.name = name
-            members.append(member)
-        # the "data" filter refuses anything unsafe we did not already catch
-        tar.extractall(dest, members=members, filter="data")
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            members = []
+            for member in tar.getmembers():
+                name = member.name.removeprefix("./").rstrip("/")
+                if not name:
+                    continue
+                check_relpath(name)
+                if member.isfile():
+                    count += 1
+                elif not member.isdir():
+                    raise InvalidResponseError(
+                        f"The archive holds {member.name!r}, which is not a file or folder"
+                    )
+                member.name = name
+                members.append(member)
+            # the "data" filter refuses anything unsafe we did not already catch
+            tar.extractall(dest, members=members, filter="data")
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise InvalidResponseError(
+            f"The server's archive could not be unpacked ({type(exc).__name__}: {exc})"
+        ) from None
     return count
-
-
-class VersionCache:
-    """Downloaded versions under ``root/<version id>/``; a folder exists only when complete."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def path(self, key: str) -> Path:
-        """The folder a version with this id is (or would be) kept in."""
-        return self.root / key
-
-    def lookup(self, key: str | None) -> Path | None:
-        """The folder of a complete cached version, or None when it is not cached."""
-        if not key:
-            return None
-        path = self.path(key)
-        return path if path.is_dir() else None
-
-    @contextmanager
-    def staging(self) -> Iterator[Path]:
-        """A private folder to download into; removed unless committed."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        folder = self.root / f".staging-{uuid.uuid4().hex}"
-        folder.mkdir()
-        try:
-            yield folder
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-
-    def commit(self, staging: Path, key: str) -> Path:
-        """Move a finished download into place (another process may have won the race)."""
-        final = self.path(key)
-        try:
-            staging.rename(final)
-        except OSError:
-            if not final.is_dir():
-                raise
-        return final
-
-
-def cache_key(version_id: str | None, scope: str) -> str | None:
-    """A version id is a SHA-256 of the content, so it is a safe key on its own; other ids
-    are scoped by server and storage."""
-    if not version_id:
-        return None
-    if len(version_id) == 64 and all(c in "0123456789abcdef" for c in version_id):
-        return version_id
-    return hashlib.sha256(f"{scope}\n{version_id}".encode()).hexdigest()
-
-
-def copy_tree(src: Path, dst: Path) -> Path:
-    """Copy a cached version to where the user asked for it (existing files overwritten)."""
-    dst.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(src, dst, dirs_exist_ok=True)
-    return dst
 
 
 @contextmanager

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 STATE_FILE = "server.json"
+LOG_FILE = "server.log"
 SERVER_LOCK = "server.lock"  # held by ``serve`` while it runs; it writes its pid in it
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 20.0
@@ -109,9 +110,19 @@ def _live(data_dir: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
     return state, health
 
 
+def secure_folder(folder: Path) -> None:
+    """Make the data folder its owner's alone, whoever creates it: the folder and every folder
+    directly in it 0700, every file 0600 (what is deeper was made under umask 077)."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+    for entry in os.scandir(folder):
+        if not entry.is_symlink():
+            os.chmod(entry.path, 0o700 if entry.is_dir() else 0o600)
+
+
 @contextlib.contextmanager
 def _start_lock(data_dir: Path) -> Iterator[None]:
-    data_dir.mkdir(parents=True, exist_ok=True)
+    secure_folder(data_dir)
     fd = os.open(data_dir / "daemon.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -167,10 +178,13 @@ def _server_lock_holder(folder: Path) -> str | None:
 def _start(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """Start a detached server on ``folder`` (no server holds it) and wait until it answers."""
     remove_state(folder)  # stale: its server is gone
-    log = open(folder / "server.log", "ab")  # noqa: SIM115 (handed to the child)
+    log_path = folder / LOG_FILE
+    # The server logs there itself, rotating it; what reaches stdout/stderr (a crash) too.
+    log = os.fdopen(os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")
     try:
         process = subprocess.Popen(
-            [sys.executable, "-m", "vm0_notebook.local", "serve", "--data-dir", str(folder)],
+            [sys.executable, "-m", "vm0_notebook.local", "serve", "--data-dir", str(folder),
+             "--log-file", str(log_path)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
             start_new_session=True, close_fds=True,
         )
@@ -187,8 +201,7 @@ def _start(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     if process.poll() is None:
         process.kill()
     raise RuntimeError(
-        f"The local server did not start (see {folder / 'server.log'}):\n"
-        + _tail(folder / "server.log")
+        f"The local server did not start (see {log_path}):\n" + _tail(log_path)
     )
 
 
@@ -212,14 +225,17 @@ def _warn_if_other_version(state: dict[str, Any], health: dict[str, Any]) -> Non
 
 
 def server_status(data_dir: Path | str | None = None) -> dict[str, Any] | None:
-    """``{"url", "pid", "sandbox", "version", "data_dir"}`` of the live server, else None."""
+    """``{"url", "pid", "sandbox", "version", "data_dir", ...}`` of the live server (with what
+    ``/health`` says of its isolation and limits), else None."""
     folder = _dir(data_dir)
     live = _live(folder)
     if live is None:
         return None
     state, health = live
-    return {"url": state["url"], "pid": state["pid"], "sandbox": health.get("sandbox"),
-            "version": health.get("version"), "data_dir": str(folder)}
+    extra = {k: v for k, v in health.items() if k not in ("status", "pid")}
+    return {**extra, "url": state["url"], "pid": state["pid"],
+            "sandbox": health.get("sandbox"), "version": health.get("version"),
+            "data_dir": str(folder)}
 
 
 def stop_server(data_dir: Path | str | None = None) -> bool:

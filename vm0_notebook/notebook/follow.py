@@ -53,10 +53,13 @@ class _Reader(threading.Thread):
     thread sleeps between redraws instead of waking for every event.
     """
 
-    def __init__(self, events: Iterator[Any], view: LiveView) -> None:
+    def __init__(
+        self, events: Iterator[Any], view: LiveView, render: RunRenderer | None = None
+    ) -> None:
         super().__init__(name="vm0-events", daemon=True)
         self.events = events
         self.view = view
+        self.render = render or RunRenderer()
         self.stop = threading.Event()
         self.ended = threading.Event()
         self.wake = threading.Event()
@@ -64,7 +67,7 @@ class _Reader(threading.Thread):
 
     def run(self) -> None:
         """Render each event into the view until the stream ends or ``stop`` is set."""
-        view, wake, stop, render = self.view, self.wake, self.stop, RunRenderer()
+        view, wake, stop, render = self.view, self.wake, self.stop, self.render
         try:
             for event in self.events:
                 if stop.is_set():
@@ -117,7 +120,9 @@ def watch(
     On Ctrl-C or timeout the run is cancelled (``on_interrupt="cancel"``, then the stream is
     followed to its end) or left running (``"detach"``). The view's summary is not drawn here.
     """
-    reader = _Reader(run.stream(), view)
+    # the closing line's duration from the run's start, as the header and the card count it
+    render = RunRenderer(started_at=lambda: _started_at(run))
+    reader = _Reader(run.stream(), view, render)
     view.refresh(force=True)
     reader.start()
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -141,6 +146,14 @@ def watch(
     except KeyboardInterrupt:  # a second Ctrl-C: stop waiting, the cancel was sent
         reader.stop.set()
     return Outcome("cancelled", reason=reason)
+
+
+def _started_at(run: Any) -> Any:
+    """When the server started ``run`` (asked once if the handle does not know it yet)."""
+    if run.started_at is None:
+        with contextlib.suppress(Exception):  # the closing line can do with the agent's figure
+            run.refresh()
+    return run.started_at
 
 
 def _cancel(run: Any) -> None:

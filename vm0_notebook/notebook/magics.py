@@ -28,7 +28,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Float, Int
 from traitlets.config import Configurable
 
-from ..api.errors import MagicError, RunFailed
+from ..api.errors import FolderNotEmptyError, MagicError, RunFailed
 from .args import check_env_name, fill, filled_line, parse_pairs, parse_ref, split_line
 from .masking import SecretMasker
 
@@ -43,6 +43,22 @@ def _parse(command: Callable[..., Any], words: list[str]) -> Any:
 
 def _noop_publish(bundle: dict[str, str], display_id: str, update: bool) -> None:
     """The publisher of ``--quiet`` runs: the view is kept but never drawn."""
+
+
+def _run_options(method: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of what a run is given, shared by ``%%vm0 run`` and ``%%vm0 map``."""
+    for option in reversed([  # as if written one above the other, top first
+        argument("--var", action="append", metavar="K=V", help="a variable for the run"
+                 " (repeatable)"),
+        argument("--secret", action="append", metavar="NAME", help="a secret, read from the"
+                 " environment variable NAME or asked for (repeatable)"),
+        argument("--volume", action="append", metavar="NAME[@VER]",
+                 help="mount a volume (repeatable)"),
+        argument("--artifact", metavar="NAME[@VER]", help="the artifact the run writes to"),
+        argument("--agent-version", metavar="VER", help="latest, v<N> or a version id"),
+    ]):
+        method = option(method)
+    return method
 
 
 @magics_class
@@ -61,6 +77,9 @@ class VM0Magics(Magics, Configurable):
         self.masker = SecretMasker()
         self.masker.add(os.environ.get("VM0_API_KEY"))
         self._client: Any = None
+        #: The server's sandbox as ``/health`` said (None until asked, or where it does not say).
+        self.server_sandbox: str | None = None
+        self._sandbox_checked = False
         self.shell.configurables.append(self)
 
     # -- connection ---------------------------------------------------------------------------
@@ -89,6 +108,21 @@ class VM0Magics(Magics, Configurable):
             self._client = client
         return self._client
 
+    def _check_sandbox(self, info: Any = None) -> None:
+        """Say once per kernel (and server) when its agents run unsandboxed; ``info``: what
+        ``client.server.info()`` already said, else it is asked."""
+        if self._sandbox_checked:
+            return
+        from .server import sandbox_note
+
+        if info is None:
+            info = self._connect(announce=True).server.info()
+        self._sandbox_checked = True
+        self.server_sandbox = info.sandbox
+        note = sandbox_note(info)
+        if note:
+            print(self.masker.mask(note))
+
     # -- the magic ----------------------------------------------------------------------------
 
     @no_var_expand
@@ -102,7 +136,7 @@ class VM0Magics(Magics, Configurable):
         command = _COMMANDS.get(name)
         if command is None:
             raise MagicError(f"unknown command {name!r}; the commands are: {', '.join(_COMMANDS)}")
-        if cell is not None and name != "run":
+        if cell is not None and name not in ("run", "map"):
             raise MagicError(f"%%vm0 {name} takes no cell body; use %vm0 {name} on one line")
         if name != "run" and "--raw" not in rest:  # run fills its options once parsed
             rest = [fill(word, self.shell.user_ns) for word in rest]
@@ -134,16 +168,9 @@ class VM0Magics(Magics, Configurable):
         help='the prompt, in the one-line form %%vm0 run AGENT "..."',
     )
     @argument("-o", "--output", dest="out", metavar="VAR", help="also bind the Run to VAR")
-    @argument("--var", action="append", metavar="K=V", help="a variable for the run (repeatable)")
-    @argument(
-        "--secret", action="append", metavar="NAME",
-        help="a secret, read from the environment variable NAME or asked for (repeatable)",
-    )
-    @argument("--volume", action="append", metavar="NAME[@VER]", help="mount a volume (repeatable)")
-    @argument("--artifact", metavar="NAME[@VER]", help="the artifact the run writes to")
+    @_run_options
     @argument("--session", metavar="ID", help="continue this session")
     @argument("--checkpoint", metavar="ID", help="resume from this checkpoint")
-    @argument("--agent-version", metavar="VER", help="latest, v<N> or a version id")
     @argument("--timeout", type=float, metavar="S", help="stop following after S seconds")
     @argument("--no-wait", action="store_true", help="start the run and return at once")
     @argument("--quiet", action="store_true", help="no live output, only the result")
@@ -194,6 +221,7 @@ class VM0Magics(Magics, Configurable):
         if args.timeout is not None and args.timeout <= 0:
             raise MagicError("--timeout must be a positive number of seconds")
         request = self._run_request(args, agent, prompt)
+        self._check_sandbox()
         run = self.client.runs.create(**request)
         if args.out:
             self.shell.user_ns[args.out] = run
@@ -303,6 +331,25 @@ class VM0Magics(Magics, Configurable):
         run = self.client.runs.cancel(args.run)
         print(f"{run.id} {run.status}")
 
+    @magic_arguments("%vm0 map")
+    @argument("agent", metavar="AGENT", help="the agent to run once per row")
+    @argument("--over", required=True, metavar="VAR",
+              help="a DataFrame (one run per row), list or Series (one per item) in the notebook")
+    @argument("--concurrency", type=int, default=8, metavar="N", help="runs at once (default 8)")
+    @argument("-o", "--output", dest="out", metavar="OUT", help="bind the results frame to OUT")
+    @argument("--strict", action="store_true", help="fail the cell if any run did not complete")
+    @_run_options
+    def _map(self, args: Any, cell: str | None) -> Any:
+        """Run AGENT once per row of VAR, the cell body as the prompt template.
+
+        {column} in the body is filled from each row ({} or {item} for a list or Series).
+        Shows progress and, at the end, the results (with -o OUT, a compact table and the
+        whole frame in OUT). A failed run is a row; --strict fails the cell for it.
+        """
+        from .map_cell import run_map
+
+        return run_map(self, args, cell)
+
     # -- listings -----------------------------------------------------------------------------
 
     @magic_arguments("vm0 runs")
@@ -354,8 +401,14 @@ class VM0Magics(Magics, Configurable):
 
     @magic_arguments("vm0 agents")
     def _agents(self, args: Any, cell: str | None) -> Any:
-        """The agents, as a DataFrame."""
-        return self.client.agents.list().to_pandas()
+        """The agents, as a DataFrame: name, framework, and for claude-code whether its
+        executable was found."""
+        import pandas as pd
+
+        from .agents import agent_rows
+
+        columns = ["name", "framework", "executable", "found", "description", "version", "id"]
+        return pd.DataFrame(agent_rows(self.client), columns=columns)
 
     @magic_arguments("vm0 volumes")
     def _volumes(self, args: Any, cell: str | None) -> Any:
@@ -401,16 +454,39 @@ class VM0Magics(Magics, Configurable):
     @magic_arguments("vm0 mount")
     @argument("kind", choices=("volume", "artifact"), help="volume or artifact")
     @argument("ref", metavar="NAME[@VER]", help="what to download (latest by default)")
-    @argument("--to", metavar="DIR", help="the folder to put it in (default: a cache folder)")
+    @argument("--to", metavar="DIR",
+              help="a writable copy in DIR (default: the read-only cached folder)")
+    @argument("--overwrite", action="store_true", help="replace what DIR holds")
     @argument("-o", "--output", dest="out", metavar="VAR", help="bind the local path to VAR")
     def _mount(self, args: Any, cell: str | None) -> Any:
-        """Download a volume or artifact version to a local folder and return its path."""
+        """Download a volume or artifact version (verified) and return its local folder."""
         name, version = parse_ref(args.ref, args.kind)
         group = self.client.volumes if args.kind == "volume" else self.client.artifacts
-        path = group.mount(name, version=version or "latest", to=args.to)
+        try:
+            path = group.mount(name, version=version or "latest", to=args.to,
+                               overwrite=args.overwrite)
+        except FolderNotEmptyError as exc:
+            raise MagicError(str(exc).replace("overwrite=True", "--overwrite")) from None
         if args.out:
             self.shell.user_ns[args.out] = path
         return path
+
+    @magic_arguments("vm0 cache")
+    @argument("action", nargs="?", choices=("size", "clear"), default="size",
+              help="size (the default) or clear")
+    @argument("--older-than", type=float, metavar="DAYS",
+              help="with clear: only versions not mounted for DAYS days")
+    def _cache(self, args: Any, cell: str | None) -> None:
+        """The downloaded versions kept on this machine: their size, or clear them."""
+        cache = self.client.cache
+        if args.action == "clear":
+            if args.older_than is not None and args.older_than < 0:
+                raise MagicError("--older-than takes a number of days, 0 or more")
+            days = args.older_than
+            freed = cache.clear(older_than=None if days is None else days * 86400)
+            print(f"freed {_size(freed)} · {_size(cache.size())} left in {cache.path}")
+        else:
+            print(f"{_size(cache.size())} in {cache.path}")
 
     # -- widgets, server, settings ------------------------------------------------------------
 
@@ -453,6 +529,7 @@ class VM0Magics(Magics, Configurable):
             print(f"local server stopped (it was at {info['url'] if info else '?'})")
             if info and self._client is not None and self._client.api_url == info["url"]:
                 self._client = None  # the next command connects (and starts one) again
+                self._sandbox_checked = False
             return
         info = daemon.server_status()
         if info is None:
@@ -470,6 +547,10 @@ class VM0Magics(Magics, Configurable):
         """Where this kernel is connected, and the display options."""
         client = self._connect(announce=False)  # said here, not twice
         print(f"connected to: {describe_connection(client)}")
+        # what the server says about itself, or that it does not speak the API at all
+        info = client.server.info()
+        print(f"server: {self.masker.mask(str(info))}")
+        self._check_sandbox(info)
         print(f"API key: {client.masked_key}")
         print(f"secrets masked in output: {len(self.masker)} value(s)")
         for name in ("tail_lines", "max_updates_per_second"):
@@ -479,14 +560,17 @@ class VM0Magics(Magics, Configurable):
 
     def register_formatters(self) -> None:
         """Mask secrets in the Run's own rich display (the cell value of ``%%vm0 run``)."""
+        from .. import cards
+
         formatters = self.shell.display_formatter.formatters
         masker = self.masker
 
+        # the server's sandbox too: a run whose detail does not say its own still shows it
         def html(run: Any) -> str:
-            return masker.mask(run._repr_html_())
+            return masker.mask(cards.run_html(run, sandbox=self.server_sandbox))
 
         def pretty(run: Any, printer: Any, cycle: bool) -> None:
-            printer.text(masker.mask(str(run)))
+            printer.text(masker.mask(cards.run_text(run, sandbox=self.server_sandbox)))
 
         formatters["text/html"].for_type_by_name(*_RUN_CLASS, html)
         formatters["text/plain"].for_type_by_name(*_RUN_CLASS, pretty)
@@ -529,13 +613,10 @@ def _size(size: int) -> str:
 
 def describe_connection(client: Any) -> str:
     """``the local server at http://127.0.0.1:PORT`` or the server's URL; never the key."""
-    from urllib.parse import urlsplit
+    from .server import is_local
 
     url = client.api_url
-    # with neither variable set, the client found (or started) the embedded server
-    local = not (os.environ.get("VM0_API_URL") or os.environ.get("VM0_API_KEY"))
-    local = local or urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1")
-    return f"the local server at {url}" if local else url
+    return f"the local server at {url}" if is_local(client) else url
 
 
 # subcommand -> its method, in the order %vm0? lists them
@@ -543,6 +624,7 @@ _COMMANDS: dict[str, Callable[..., Any]] = {
     "run": VM0Magics._run,
     "attach": VM0Magics._attach,
     "cancel": VM0Magics._cancel,
+    "map": VM0Magics._map,
     "runs": VM0Magics._runs,
     "logs": VM0Magics._logs,
     "metrics": VM0Magics._metrics,
@@ -551,6 +633,7 @@ _COMMANDS: dict[str, Callable[..., Any]] = {
     "artifacts": VM0Magics._artifacts,
     "push": VM0Magics._push,
     "mount": VM0Magics._mount,
+    "cache": VM0Magics._cache,
     "launcher": VM0Magics._launcher,
     "browser": VM0Magics._browser,
     "local": VM0Magics._local,
@@ -595,7 +678,7 @@ def _command_help(name: str, command: Callable[..., Any]) -> str:
     """One command in plain text: its usage line, what it does, then its options."""
     parser = command.parser  # type: ignore[attr-defined]
     words = parser.format_usage().split()[1:]  # without "usage:"
-    words[0] = "%%vm0" if name == "run" else "%vm0"
+    words[0] = "%%vm0" if name in ("run", "map") else "%vm0"  # the cell magics
     usage = textwrap.fill(" ".join(words), 96, subsequent_indent="        ")
     # magic_arguments turned __doc__ into reST; the parser keeps the docstring as written
     paragraphs = (parser.description or "").strip().split("\n\n")

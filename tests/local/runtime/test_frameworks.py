@@ -13,7 +13,7 @@ def test_builtins_exist_on_a_fresh_server(api: Api) -> None:
         assert r.status_code == 200, r.text
         [agent] = r.json()["data"]
         detail = api.http.get(f"/agents/{agent['id']}").json()
-        assert detail["config"]["command"] == builtin["config"]["command"]
+        assert detail["config"] == builtin["config"]
 
 
 def test_echo_streams_init_text_chunks_and_result(api: Api) -> None:

@@ -164,6 +164,41 @@ def test_very_long_lines_arrive_whole(api: Api) -> None:
     assert event["message"]["content"][0]["text"] == "b" * 200_000
 
 
+def test_a_plain_runs_result_carries_its_last_lines_not_its_whole_text(api: Api) -> None:
+    """The text travels once, in the output events: result, complete and detail get the tail."""
+    program = "for i in range(3000):\n    print(f'line {i:05d}')\n"
+    run = api.run("python", program)
+    whole = "\n".join(f"line {i:05d}" for i in range(3000))
+    assert "\n".join(run.texts) == whole
+    result = run.result
+    assert result["result_truncated"] is True
+    note, tail = result["result"].split("\n", 1)
+    assert len(tail) <= 16 * 1024 and whole.endswith(tail) and tail.startswith("line ")
+    dropped = len(whole) - len(tail)
+    assert note == f"[… the first {dropped:,} characters are in the run's output events and logs]"
+    complete = run.frames[-1][1]
+    assert complete == {"status": "completed", "output": result["result"], "error": None,
+                        "output_truncated": True}
+    assert run.detail["output"] == result["result"] and run.detail["output_truncated"] is True
+
+
+def test_a_single_line_longer_than_the_tail_keeps_its_end(api: Api) -> None:
+    run = api.run("python", "print('a' * 50_000 + 'z' * 100)")
+    note, tail = run.result["result"].split("\n", 1)
+    assert tail == ("a" * 50_000 + "z" * 100)[-16 * 1024:]
+    assert note.startswith(f"[… the first {50_100 - 16 * 1024:,} characters")
+
+
+def test_a_short_plain_run_and_an_agents_own_result_are_whole(api: Api) -> None:
+    short = api.run("shell", "echo one\necho two")
+    assert short.result["result"] == "one\ntwo" and "result_truncated" not in short.result
+    assert short.detail["output"] == "one\ntwo" and short.detail["output_truncated"] is False
+    long_prompt = " ".join(f"w{i}" for i in range(5000))  # echo's own result, 30 KB: as is
+    own = api.run("echo", long_prompt)
+    assert own.result["result"] == long_prompt and own.detail["output"] == long_prompt
+    assert own.detail["output_truncated"] is False
+
+
 @pytest.mark.slow
 def test_twenty_thousand_quick_lines_all_arrive_in_order(api: Api) -> None:
     program = "import sys\nfor i in range(20_000):\n    sys.stdout.write(f'line {i}\\n')\n"

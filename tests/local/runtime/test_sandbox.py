@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import signal
 import socket
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,9 +18,20 @@ from tests.local.agent_runs import (
     Api,
     cancel_and_check_tree_is_gone,
     exit_and_check_nothing_is_left,
+    limits_of,
     marked_processes,
+    wait_until_gone,
 )
 from vm0_notebook.local.runtime.sandbox import bwrap_problem
+
+
+def _python_closed_to_others() -> bool:
+    """True when the server runs as root and other users cannot reach its Python (a pyenv
+    under /root): process-mode agents, which run as their own uid, may not start it."""
+    if os.geteuid() != 0:
+        return False
+    path = Path(os.path.realpath(sys.executable))
+    return any(not folder.stat().st_mode & 0o001 for folder in path.parents)
 
 
 def _sandbox_of(server) -> str:
@@ -123,7 +136,16 @@ def test_process_fallback(start_server, monkeypatch) -> None:
     assert _sandbox_of(server) == "process"
     api = Api(server)
     try:
-        assert api.run("echo", "still works").result["result"] == "still works"
+        echoed = api.run("echo", "still works")
+        if _python_closed_to_others():
+            # As root agents run as a uid of their own, for whom this Python's files are out of
+            # reach: the run says so, and its error says it again if it fails.
+            warned = [e["message"] for e in echoed.logs if e["level"] == "warn"]
+            assert any("is closed to other users" in m for m in warned), warned
+            if echoed.status != "completed":
+                assert "closed to other users" in echoed.detail["error"]
+        else:
+            assert echoed.result["result"] == "still works"
 
         agent = api.agent(["bash", "-c", 'eval "$(cat)"'], resources={"memory": "512Mi"})
         run = api.run(agent, "env\nulimit -v\nulimit -c", variables={"GREETING": "hello"})
@@ -131,10 +153,15 @@ def test_process_fallback(start_server, monkeypatch) -> None:
         env = dict(line.split("=", 1) for line in run.texts[:-2] if "=" in line)
         assert "SERVER_ONLY_SENTINEL" not in env
         assert env["GREETING"] == "hello"
-        assert run.texts[-2:] == [str(512 * 1024), "0"]
+        # A memory cgroup bounds the run without an address-space limit (which breaks Node).
+        cgroup = limits_of(server)["memory"] == "cgroup"
+        assert run.texts[-2:] == ["unlimited" if cgroup else str(512 * 1024), "0"]
 
         program = "import os\nprint(os.getpgid(0) == os.getpid(), os.getsid(0) == os.getpid())"
-        assert api.run("python", program).texts == ["True True"]
+        if not _python_closed_to_others():
+            assert api.run("python", program).texts == ["True True"]
+        shell = "[ $(ps -o pgid= $$) = $$ ] && [ $(ps -o sid= $$) = $$ ] && echo leads"
+        assert api.run("shell", shell).texts == ["leads"]
 
         cancel_and_check_tree_is_gone(api)
         exit_and_check_nothing_is_left(api)
@@ -145,9 +172,6 @@ def test_process_fallback(start_server, monkeypatch) -> None:
         while not marked_processes(marker):
             time.sleep(0.05)
         server.stop(signal.SIGKILL)
-        deadline = time.monotonic() + 30  # a bound on the wait, not a speed check
-        while marked_processes(marker) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert marked_processes(marker) == []
+        assert wait_until_gone(marker) == []
     finally:
         api.close()

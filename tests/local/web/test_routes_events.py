@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +26,17 @@ for i in 1 2 3 4 5; do echo "after $i"; done
 
 def read(
     api: Api, run_id: str, *, until: str | None = None, params: dict[str, Any] | None = None,
-    headers: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None, on_first: Callable[[], None] | None = None,
 ) -> list[tuple[str, int | None, dict[str, Any]]]:
     """``(event, id, data)`` frames up to ``complete``, or the first output mentioning ``until``
-    (the connection is then cut)."""
+    (the connection is then cut); ``on_first`` is called once the first frame has arrived."""
     frames = []
     with connect_sse(api.http, "GET", f"/runs/{run_id}/events", params=params,
                      headers=dict(headers or {})) as source:
         for sse in source.iter_sse():
             frames.append((sse.event, int(sse.id) if sse.id else None, json.loads(sse.data)))
+            if on_first is not None and len(frames) == 1:
+                on_first()
             if sse.event == "complete":
                 break
             if until is not None and sse.event == "output" and until in sse.data:
@@ -89,9 +92,10 @@ def test_events_arrive_while_the_agent_still_runs_and_resume_after_a_cut(api, lo
     second = read(api, run_id, headers={"Last-Event-ID": str(last_id)}, until="ready")
     # "ready" arrived while the agent was still blocked waiting for us: pushed live.
     assert api.get(run_id)["status"] == "running"
-    release(local_server, api, run_id)
     last_id = max(i for _, i, _ in second if i is not None)
-    third = read(api, run_id, params={"last_event_id": str(last_id)})
+    # Released only once the third stream is open, so it starts while the run still runs.
+    third = read(api, run_id, params={"last_event_id": str(last_id)},
+                 on_first=lambda: release(local_server, api, run_id))
     ids = [i for frames in (first, second, third) for e, i, _ in frames if e == "output"]
     assert ids == list(range(1, len(ids) + 1))  # no gap, no duplicate across three connections
     assert texts(first + second + third) == [

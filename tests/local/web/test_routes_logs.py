@@ -86,3 +86,35 @@ def test_bad_queries(api, failed, params, param):
     r = api.http.get(f"/runs/{failed.detail['id']}/logs", params=params)
     assert r.status_code == 400
     assert r.json()["error"]["param"] == param
+
+
+def test_entries_with_quotes_newlines_and_unicode_come_back_as_printed(api):
+    text = 'say "hi"\\tback\\\\slash ünï 😀 </script>'
+    done = api.run("shell", f"printf '%s\\n' '{text}' >&2; echo ok")
+    messages = [e["message"] for e in api.logs(done.detail["id"], type="agent")]
+    # the stderr line is an output event (system/stderr), its log entry that event's JSON:
+    # the text comes back exactly as printed, and the message stays one line
+    events = [json.loads(m) for m in messages]
+    assert {"type": "system", "subtype": "stderr", "text": text} in events
+    assert all("\n" not in m for m in messages)
+
+
+def test_a_data_folder_from_before_stored_entries_serves_its_logs(start_server, tmp_path):
+    """Log rows written before the ``entry`` column existed are rendered when read."""
+    import sqlite3
+
+    from tests.local.agent_runs import Api
+
+    data_dir = tmp_path / "old"
+    server = start_server(data_dir=data_dir)
+    api = Api(server)
+    done = api.run("echo", "from an older version")
+    before = api.logs(done.detail["id"])
+    api.close()
+    server.stop()
+    with sqlite3.connect(data_dir / "vm0.db") as db:  # what an older version left behind
+        db.execute("ALTER TABLE run_logs DROP COLUMN entry")
+    server = start_server(data_dir=data_dir)
+    api = Api(server)
+    assert api.logs(done.detail["id"]) == before
+    api.close()

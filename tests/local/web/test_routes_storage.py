@@ -13,6 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from vm0_notebook.local.web.state import local_user
+
 KINDS = [("volume", "volumes"), ("artifact", "artifacts")]
 
 
@@ -137,6 +139,25 @@ def test_upload_commit_download_cycle(api, plain, kind, plural):
 
     assert api.delete(f"/{plural}/{storage['id']}").status_code == 204
     assert error(api.get(f"/{plural}/{storage['id']}"), 404)["code"] == "resource_not_found"
+
+
+@pytest.mark.parametrize(("kind", "plural"), KINDS)
+def test_where_the_platform_is_stricter_the_server_follows_it(api, plain, kind, plural):
+    # a new storage answers its detail, with no current version
+    storage = create(api, plural)
+    assert "current_version" in storage and storage["current_version"] is None
+    files = fresh_files()
+    announce = [{"path": p, "size": len(d), "hash": sha(d)} for p, d in files.items()]
+    body = api.post(f"/{plural}/{storage['id']}/upload", json={"files": announce}).json()
+    ids = [f["upload_id"] for f in body["files"]]
+    assert all(isinstance(i, str) and i for i in ids) and len(set(ids)) == len(ids)
+    # an uploaded version is made by the user the server runs as, never by null
+    version, _ = push(api, plain, plural, storage["id"], files)
+    listed = api.get(f"/{plural}/{storage['id']}/versions").json()["data"]
+    assert listed[0]["id"] == version["id"]
+    assert listed[0]["created_by"] == local_user() != ""
+    detail = api.get(f"/{plural}/{storage['id']}").json()
+    assert detail["current_version"]["created_by"] == local_user()
 
 
 def test_unchanged_content_makes_no_new_version_and_held_files_are_skipped(api, plain):

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
+from .. import _run_secrets
 from .. import events as _events
 from .._ops import Op, Request, endpoint
 from .._parse import parse_time, plain_id
@@ -63,7 +64,9 @@ class Runs(Resource):
             better = yield from self._client.agents._not_found_op(agent)
             better.request_id, better.param = exc.request_id, exc.param
             raise better from None
-        return self._client.run(data)
+        run = self._client.run(data)
+        _run_secrets.remember(run.id, secrets)
+        return run
 
     @endpoint
     def create(self, agent: str | None = None, prompt: str | None = None, **options: Any

@@ -1,13 +1,12 @@
 """``client.volumes`` and ``client.artifacts``: the same API but for the word.
 
     v = client.volumes.push("data/", "input-data", message="first cut")   # creates it if missing
-    folder = client.volumes.mount("input-data")                         # cached by version
+    folder = client.volumes.mount("input-data")          # verified, cached by version, read-only
     client.artifacts.mount("results", version="ab12cd34", to="out/")
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,10 @@ from .. import storage
 from .._ops import Download, Op, Reply, Request, endpoint
 from .._parse import normalize
 from .._validate import check_name, check_version_ref, invalid
+from ..cache import CONTENT, VersionCache
 from ..errors import ConflictError, InvalidResponseError, NotFoundError
 from ..models import Artifact, StorageFile, StorageInfo, StorageVersion, Volume
+from ..mounts import copy_out
 from ..pagination import Pager, split_page
 from ._resource import Resource
 
@@ -136,37 +137,50 @@ class _Storage(Resource):
 
     @endpoint
     def mount(
-        self, name: str, version: str = "latest", to: str | Path | None = None
+        self, name: str, version: str = "latest", to: str | Path | None = None,
+        overwrite: bool = False,
     ) -> Op[Path]:
         """A local folder holding version ``version`` (``latest``, an id or an 8+ hex prefix).
 
-        Versions are cached by id, so mounting an unchanged version downloads nothing. With
-        ``to=None`` the cached folder itself is returned (treat it as read-only); with ``to``
-        the files are copied there.
+        Every download is verified: each file's size and SHA-256 against the listing, and the
+        whole set against the version id (a hash of the content); anything else is an
+        :class:`InvalidResponseError` naming the file, and nothing is cached. Versions are
+        cached by server and id, so mounting an unchanged version downloads nothing.
 
-            folder = client.volumes.mount("input-data")
+        With ``to=None`` the cached folder itself is returned: it is **read-only** (copy it,
+        or pass ``to=``, to change files), and a cache entry changed anyway is noticed on the
+        next mount and fetched again. With ``to=DIR`` a writable copy is made there; a
+        non-empty ``DIR`` is refused with :class:`FolderNotEmptyError` (a ``FileExistsError``)
+        naming it, nothing touched, unless it is an unchanged copy an earlier ``mount`` made,
+        or ``overwrite=True``, which replaces its contents.
+
+            folder = client.volumes.mount("input-data")           # read-only, cached
+            work = client.volumes.mount("input-data", to="work/")  # a copy to edit
             sorted(p.name for p in folder.iterdir())
         """
         check_version_ref(version)
+        if not isinstance(overwrite, bool):
+            raise invalid("'overwrite' must be True or False", "overwrite")
         info = self.model.from_api((yield from self._find_op(name)))
         vid = yield from self._version_op(info, version)
-        cache = storage.VersionCache(self._client.get_cache_dir() / "versions")
-        scope = f"{self._client.api_url}/{info.id}"
-        folder = cache.lookup(storage.cache_key(vid, scope))
+        cache = VersionCache(Path(self._client.get_cache_dir()) / "versions", self._client.api_url)
+        folder = cache.lookup(vid)
         if folder is None:
-            folder = yield from self._download_op(info, vid or version, cache, scope)
-        return storage.copy_tree(folder, Path(to).expanduser()) if to is not None else folder
+            folder = yield from self._download_op(info, vid or version, cache)
+        if to is None:
+            return folder
+        return copy_out(folder, to, overwrite=overwrite, vid=folder.parent.name,
+                        cache_dir=Path(self._client.get_cache_dir()))
 
-    def _download_op(
-        self, info: StorageInfo, ref: str, cache: storage.VersionCache, scope: str
-    ) -> Op[Path]:
-        params = {} if ref == "latest" else {"version_id": ref, "versionId": ref}
+    def _download_op(self, info: StorageInfo, ref: str, cache: VersionCache) -> Op[Path]:
+        """Download version ``ref`` (a full id, or a prefix the server resolves), verify it
+        and cache it; returns the cached folder."""
+        what = f"{self.noun} {info.name!r}"
+        params = {"version_id": ref, "versionId": ref}
         reply: Reply = yield Request("GET", self._path(info.id, "download"), params=params,
                                      raw=True)
-        vid = None if ref == "latest" or len(ref) != 64 else ref
         with cache.staging() as stage:
-            content = stage / "content"
-            content.mkdir()
+            content = stage / CONTENT
             if reply.status in _REDIRECTS:
                 location = reply.headers.get("location")
                 if not location:
@@ -174,26 +188,33 @@ class _Storage(Resource):
                 archive = stage / "version.tar.gz"
                 yield Download(location, archive)
                 storage.extract_tar(archive, content)
-            else:
-                data = normalize(reply.data if isinstance(reply.data, Mapping) else {})
-                vid = str(data.get("version_id") or vid or "") or None
-                hit = cache.lookup(storage.cache_key(vid, scope))
-                if hit is not None:
-                    return hit
-                files = [StorageFile.from_api(f) for f in data.get("files") or ()
-                         if isinstance(f, Mapping)]
-                targets = [(f, storage.rel_under(content, f.path)) for f in files]
-                with storage.progress(sum(f.size or 0 for f in files), f"mount {info.name}") as bar:
-                    yield [Download(f.download_url or "", dest, bar) for f, dest in targets
-                           if f.download_url]
-                for f, dest in targets:
-                    if not f.download_url:  # empty files may come without a URL
-                        dest.parent.mkdir(parents=True, exist_ok=True)
-                        dest.touch()
-            key = storage.cache_key(vid, scope)
-            if key is None:  # no id to cache it under: keep this download by itself
-                key = f"unversioned-{uuid.uuid4().hex}"
-            return cache.commit(content, key)
+                vid = storage.check_version(ref, info.id, storage.hashed_tree(content), what)
+                return cache.commit(stage, vid)
+            data = normalize(reply.data if isinstance(reply.data, Mapping) else {})
+            claimed = str(data.get("version_id") or "").lower()
+            if len(claimed) != 64 or not claimed.startswith(ref.lower()):
+                raise InvalidResponseError(
+                    f"Asked for version {ref[:12]} of {what}, the server answered with"
+                    f" {claimed[:12] or 'no version id'}; nothing was cached"
+                )
+            hit = cache.lookup(claimed)
+            if hit is not None:
+                return hit
+            files = [StorageFile.from_api(f) for f in data.get("files") or ()
+                     if isinstance(f, Mapping)]
+            storage.check_listing([f.path for f in files])
+            targets = [(f, storage.rel_under(content, f.path)) for f in files]
+            with storage.progress(sum(f.size or 0 for f in files), f"mount {info.name}") as bar:
+                yield [Download(f.download_url or "", dest, bar) for f, dest in targets
+                       if f.download_url]
+            for f, dest in targets:
+                if not f.download_url:  # empty files may come without a URL
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    dest.touch()
+            hashed = [(f.path, storage.check_file(dest, f.path, f.size, f.hash, what))
+                      for f, dest in targets]
+            vid = storage.check_version(claimed, info.id, hashed, what)
+            return cache.commit(stage, vid)
 
 
 class Volumes(_Storage):

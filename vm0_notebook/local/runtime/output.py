@@ -17,16 +17,16 @@ import json
 from collections import deque
 from typing import Any
 
-from vm0_notebook.contract import SecretMasker
+from vm0_notebook.contract import RESULT_TRUNCATED, SecretMasker, event_text
 from vm0_notebook.local.runtime.spec import RunHost
 
 # A line longer than this is cut into pieces of this size, so an agent that never prints a
 # newline cannot grow the server's memory without bound. JSON beyond it arrives as text.
 MAX_LINE_CHARS = 8 * 1024 * 1024
-# How much plain stdout a synthesized result keeps (the tail; the whole is in the events).
-# Large enough that `run.output` holds a chatty run's whole text (20,000 lines is ~200 KB),
-# bounded so that an endless printer cannot grow the server's memory.
-RESULT_TEXT_CHARS = 16 * 1024 * 1024
+# How much of the output's text a synthesized result keeps: its last lines. The whole text
+# travels once, in the output events; the result, the ``complete`` frame and the run detail
+# carry this tail, so they stay small however chatty the run (the client rebuilds the whole).
+RESULT_TEXT_CHARS = 16 * 1024
 STDERR_TAIL_LINES = 20
 ERROR_CHARS = 2000
 
@@ -86,7 +86,8 @@ class AgentOutput:
     """Reports one run's stdout as output events and its stderr as logs, through ``host``.
 
     It remembers what a synthesized ``result`` needs: whether the agent printed one, its
-    assistant turns, the tail of its plain text, and the last stderr lines.
+    assistant turns, the tail of its text (at most :data:`RESULT_TEXT_CHARS`, counting what
+    was left out), and the last stderr lines.
     """
 
     def __init__(self, host: RunHost, run_id: str, masker: SecretMasker) -> None:
@@ -94,11 +95,13 @@ class AgentOutput:
         self.run_id = run_id
         self.masker = masker
         self.saw_result = False
+        # The agent's own result text when its result event says ``is_error: true``.
+        self.result_error: str | None = None
         self.turns = 0
         self._plain_turn = False
-        self._plain: deque[str] = deque()
-        self._plain_chars = 0
-        self._last_text = ""
+        self._texts: deque[str] = deque()  # the tail of the assistant texts, one per event
+        self._texts_chars = 0
+        self._dropped_chars = 0  # of the joined text, left out of the tail
         self.stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         self._splitters = {1: LineSplitter(), 2: LineSplitter()}
 
@@ -125,16 +128,20 @@ class AgentOutput:
                 kind = event["type"]
                 if kind == "result":
                     self.saw_result = True
+                    if event.get("is_error") is True:
+                        self.result_error = _error_text(event)
                 elif kind == "assistant":
                     self.turns += 1
-                    self._remember_text(event)
+                    text = event_text(event)
+                    if text is not None:
+                        self._keep(text)
                 output(self.run_id, kind, event)
                 continue
             line = mask.mask(line)
             if not self._plain_turn:
                 self._plain_turn = True
                 self.turns += 1
-            self._keep_plain(line)
+            self._keep(line)
             output(self.run_id, "assistant", text_event(line))
 
     def stderr_lines(self, lines: list[str]) -> None:
@@ -162,16 +169,23 @@ class AgentOutput:
     ) -> dict[str, Any]:
         """A ``result`` event for an agent that printed none, shaped like Claude Code's.
 
+        Its ``result`` is the text of the assistant events joined by newlines, followed for a
+        failed run by its error: whole when it fits :data:`RESULT_TEXT_CHARS`, else its last lines
+        after a note, with ``result_truncated: true`` (the output events hold the whole).
         It has no ``total_cost_usd`` and no ``usage``: a local process reports neither, and a
         made-up zero would read as a real figure."""
+        truncated = False
+        text, dropped = "\n".join(self._texts), self._dropped_chars
         if is_error:  # what it printed stays the run's output; the error is its last lines
-            text = "\n".join([*self._plain, error or "The run failed"])
-        elif self._plain:
-            text = "\n".join(self._plain)
-        else:
-            text = self._last_text
-        if len(text) > RESULT_TEXT_CHARS:
-            text = "…" + text[-RESULT_TEXT_CHARS:]
+            failure = error or "The run failed"
+            text = f"{text}\n{failure}" if text else failure
+        if len(text) > RESULT_TEXT_CHARS:  # one line longer than the whole budget
+            dropped += len(text) - RESULT_TEXT_CHARS
+            text = text[-RESULT_TEXT_CHARS:]
+        if dropped:
+            truncated = True
+            text = (f"[… the first {dropped:,} characters are in the run's output events"
+                    f" and logs]\n{text}")
         event: dict[str, Any] = {
             "type": "result",
             "subtype": "error" if is_error else "success",
@@ -180,31 +194,30 @@ class AgentOutput:
             "duration_ms": duration_ms,
             "num_turns": self.turns,
         }
+        if truncated:
+            event[RESULT_TRUNCATED] = True
         if session_id:
             event["session_id"] = session_id
         return event
 
-    def _keep_plain(self, line: str) -> None:
-        self._plain.append(line)
-        self._plain_chars += len(line) + 1
-        while self._plain_chars > RESULT_TEXT_CHARS and len(self._plain) > 1:
-            self._plain_chars -= len(self._plain.popleft()) + 1
-
-    def _remember_text(self, event: dict[str, Any]) -> None:
-        message = event.get("message")
-        content = message.get("content") if isinstance(message, dict) else None
-        if isinstance(content, list):
-            texts = [_text_of(c) for c in content]
-            texts = [t for t in texts if t is not None]
-            if texts:
-                self._last_text = "".join(texts)
+    def _keep(self, text: str) -> None:
+        """Add one event's text to the tail; whole texts beyond the budget leave its front."""
+        self._texts.append(text)
+        self._texts_chars += len(text) + 1
+        while self._texts_chars > RESULT_TEXT_CHARS + 1 and len(self._texts) > 1:
+            gone = len(self._texts.popleft()) + 1  # the text and the newline after it
+            self._texts_chars -= gone
+            self._dropped_chars += gone
 
 
-def _text_of(block: Any) -> str | None:
-    if isinstance(block, dict) and block.get("type") == "text":
-        text = block.get("text")
-        return text if isinstance(text, str) else None
-    return None
+def _error_text(result: dict[str, Any]) -> str:
+    """What a failed ``result`` event says went wrong, cut to :data:`ERROR_CHARS`."""
+    text = result.get("result")
+    if not isinstance(text, str) or not text.strip():
+        errors = result.get("errors")
+        text = "; ".join(map(str, errors)) if isinstance(errors, list) and errors else ""
+    text = text.strip() or f"The agent reported an error ({result.get('subtype') or 'error'})"
+    return text if len(text) <= ERROR_CHARS else text[:ERROR_CHARS] + "…"
 
 
 def _stream_json(line: str) -> dict[str, Any] | None:

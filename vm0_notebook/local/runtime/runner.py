@@ -18,12 +18,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import subprocess
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from vm0_notebook.contract import SecretMasker
 from vm0_notebook.local.runtime import sandbox as sandboxes
+from vm0_notebook.local.runtime.agent_users import AgentUser, AgentUsers
+from vm0_notebook.local.runtime.cgroups import RunCgroups, RunGroup
 from vm0_notebook.local.runtime.metrics import TreeSampler, sample_until
 from vm0_notebook.local.runtime.output import AgentOutput
 from vm0_notebook.local.runtime.spec import FinalStatus, LogLevel, MetricSample, RunHost, RunSpec
@@ -47,12 +53,20 @@ class Runner:
     """
 
     def __init__(
-        self, host: RunHost, *, max_concurrent: int, sandbox: str | None = None
+        self, host: RunHost, *, max_concurrent: int, sandbox: str | None = None,
+        users: AgentUsers | None = None, cgroups: RunCgroups | None = None,
     ) -> None:
         if max_concurrent < 1:
             raise ValueError(f"max_concurrent must be at least 1, not {max_concurrent}")
         if sandbox not in (None, "bubblewrap", "process"):
             raise ValueError(f"sandbox must be 'bubblewrap', 'process' or None, not {sandbox!r}")
+        if users is None and os.geteuid() == 0:
+            # As root an agent never runs as root; the caller normally records its uids in
+            # the data folder, for the clean-up after a crash.
+            users = AgentUsers(Path(tempfile.gettempdir()) / f"vm0-local-agents-{os.getpid()}")
+        self.users = users
+        # Where the kernel bounds each run (none given: every limit is an rlimit).
+        self.cgroups = cgroups or RunCgroups(problem="no cgroups were looked for")
         self.host = host
         self.max_concurrent = max_concurrent
         self.sandbox: str = sandbox or sandboxes.detect_sandbox()
@@ -184,14 +198,52 @@ class _Job:
         await self._finish(status, error, None)
 
     async def _execute(self, spec: RunSpec) -> None:
+        if self.runner.sandbox == "unavailable":
+            error = sandboxes.unavailable_error()
+            self._log("error", error)
+            await self.end_unstarted("failed", error)
+            return
+        users, cgroups = self.runner.users, self.runner.cgroups
+        user = users.take(self.run_id) if users is not None else None
+        group = None
+        try:
+            group = await asyncio.to_thread(self._set_up, spec, user)
+            status, error, exit_code = await self._run_agent(spec, user, group)
+        finally:
+            # Every process of the run, wherever it went: gone before the checkpoint. Its
+            # cgroup holds them all where there is one; else every process of its uid.
+            await asyncio.to_thread(_end_all, user, users, group, cgroups.kills, spec.workdir)
+        await self._finish(status, error, exit_code)
+
+    def _set_up(self, spec: RunSpec, user: AgentUser | None) -> RunGroup | None:
+        """In a thread: the working folder becomes the run's uid's, the run's cgroups made."""
+        if self.runner.users is not None and user is not None:
+            self.runner.users.hand_over(spec.workdir, user, spec.readonly)
+        try:
+            return self.runner.cgroups.create(
+                self.run_id, memory_bytes=spec.memory_bytes, cpu=spec.cpu,
+                processes=sandboxes.MAX_PROCESSES)
+        except OSError as exc:
+            logger.warning("run %s: no cgroup, rlimits only: %s", self.run_id, exc)
+            return None
+
+    async def _run_agent(
+        self, spec: RunSpec, user: AgentUser | None, group: RunGroup | None
+    ) -> tuple[FinalStatus, str | None, int | None]:
+        """Spawn the agent, report it to its end; the final status, error and exit code."""
         masker = SecretMasker(spec.secrets)
         output = AgentOutput(self.host, self.run_id, masker)
-        plan = sandboxes.launch(spec, self.runner.sandbox)  # type: ignore[arg-type]
-        self._log("info", _sandbox_line(self.runner.sandbox, spec))
+        enforced = [k for k, how in self.runner.cgroups.limits().items() if how == "cgroup"]
+        plan = sandboxes.launch(spec, self.runner.sandbox, user,  # type: ignore[arg-type]
+                                group, enforced)
+        self._log("info", _sandbox_line(self.runner.sandbox, spec, user))
         for folder in spec.readonly:
             self._log("info", f"Volume mounted read-only: {_relative(folder, spec)}")
         for name in plan.dropped:
             self._log("warn", f"{name} left out of the environment: too long for exec")
+        closed = _closed_hint(spec, user) if self.runner.sandbox == "process" else ""
+        if closed:
+            self._log("warn", closed.strip(" ()"))
 
         loop = asyncio.get_running_loop()
         started = time.monotonic()
@@ -207,13 +259,12 @@ class _Job:
                 start_new_session=True,
                 preexec_fn=plan.preexec_fn,
             )
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, subprocess.SubprocessError) as exc:
             error = masker.mask(f"Could not start the agent: {exc}")
             self._log("error", error)
             self._emit(output.result_event(is_error=True, error=error, duration_ms=0,
                                            session_id=spec.env.get("VM0_SESSION_ID")))
-            await self._finish("failed", error, None)
-            return
+            return "failed", error, None
 
         pid = transport.get_pid()
         try:
@@ -228,6 +279,9 @@ class _Job:
             status, error = await self._watch(spec, plan, pid, protocol)
             duration_ms = int((time.monotonic() - started) * 1000)
             exit_code = transport.get_returncode()
+            if group is not None:
+                # What the agent left in its cgroup would hold its pipes open: end it now.
+                await asyncio.to_thread(group.kill)
             if not plan.spare_root:
                 # A sandbox's leftovers died with its PID namespace; a process group's may
                 # have left the group. Found by their pipes or their inherited VM0_RUN_ID.
@@ -241,11 +295,17 @@ class _Job:
         finally:
             transport.close()
 
-        if status == "completed" and exit_code != 0:
+        over = group is not None and status != "cancelled" and group.oom_killed()
+        if over:
+            status, error = "failed", _over_memory(spec)
+            self._log("error", error)
+        elif status == "completed" and (exit_code != 0 or output.result_error is not None):
             status = "failed"
-            # the last stderr lines, then the exit code: a one-line summary can name both
+            # the agent's own error, else its last stderr lines then the exit code: a one-line
+            # summary can name both
             exited, tail = f"Agent {_exit_text(exit_code)}", output.stderr_error()
-            error = f"{tail}\n{exited}" if tail else exited
+            error = output.result_error or (f"{tail}\n{exited}" if tail else exited)
+            error += closed
         self._log("info" if exit_code == 0 else "error", f"Agent {_exit_text(exit_code)}")
         if not output.saw_result:
             self._emit(output.result_event(
@@ -254,7 +314,7 @@ class _Job:
                 duration_ms=duration_ms,
                 session_id=spec.env.get("VM0_SESSION_ID"),
             ))
-        await self._finish(status, masker.mask(error) if error else None, exit_code)
+        return status, masker.mask(error) if error else None, exit_code
 
     async def _watch(
         self, spec: RunSpec, plan: sandboxes.Launch, pid: int, protocol: _AgentProtocol
@@ -372,11 +432,43 @@ def _pipe_fds(transport: asyncio.SubprocessTransport) -> list[int]:
     return fds
 
 
-def _sandbox_line(sandbox: str, spec: RunSpec) -> str:
+def _closed_hint(spec: RunSpec, user: AgentUser | None) -> str:
+    """Why an agent of its own uid may fail to start here, with the way out; else ""."""
+    if user is None or not spec.argv:
+        return ""
+    closed = sandboxes.closed_on_the_way(spec.argv[0], spec.env.get("PATH"))
+    if closed is None:
+        return ""
+    return (f" (agents run as uid {user.uid}, not as root, and {closed}: install the command "
+            "where other users can reach it, or run agents under bubblewrap)")
+
+
+def _over_memory(spec: RunSpec) -> str:
+    limit = f" of {spec.memory_bytes / 2**20:g} MiB" if spec.memory_bytes else ""
+    return (f"The run went over its memory limit{limit} (its /tmp counts too) and the kernel "
+            "killed it; raise the agent's resources.memory or use less.")
+
+
+def _end_all(
+    user: AgentUser | None, users: AgentUsers | None, group: RunGroup | None, complete: bool,
+    workdir: Path,
+) -> None:
+    """Kill what is left of a run and free its uid, its working folder and its cgroups."""
+    done = group is not None and group.kill() and complete
+    if users is not None and user is not None:
+        users.release(user, kill=not done)
+        users.take_back(workdir)
+    if group is not None:
+        group.remove()
+
+
+def _sandbox_line(sandbox: str, spec: RunSpec, user: AgentUser | None) -> str:
+    who = f", uid {user.uid}, no capabilities" if user is not None else ""
     if sandbox == "bubblewrap":
-        net = "network on" if spec.network else "no network"
-        return f"Sandbox: bubblewrap (read-only system, writable working folder, {net})"
-    return "Sandbox: process group (scrubbed environment, resource limits)"
+        net = ("host network, loopback included" if spec.network else "no network")
+        return f"Sandbox: bubblewrap (read-only system, writable working folder, {net}{who})"
+    return ("Sandbox: none, agents run unsandboxed as a process group (scrubbed environment, "
+            f"resource limits{who})")
 
 
 def _relative(folder: Any, spec: RunSpec) -> str:

@@ -51,6 +51,28 @@ class RunSpec:
     network: bool = False
     # Folders under ``workdir`` that the sandbox mounts read-only (the volumes).
     readonly: tuple[Path, ...] = ()
+    # Host files or folders the agent needs (a framework's executable), bound read-only at the
+    # same path in the sandbox.
+    binds: tuple[Path, ...] = ()
+
+
+class ConfigProblem(ValueError):
+    """An agent config a framework cannot run; ``param`` names the key (``config.model``)."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+@dataclass(frozen=True)
+class AgentCommand:
+    """What a framework makes of an agent config for one run."""
+
+    argv: tuple[str, ...]
+    # Laid over the run's base environment (PATH, HOME, LANG); variables and secrets go on top.
+    env: dict[str, str]
+    binds: tuple[Path, ...] = ()
+    network: bool = False
 
 
 @dataclass(frozen=True)

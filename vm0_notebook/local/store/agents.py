@@ -45,6 +45,11 @@ CREATE TABLE IF NOT EXISTS agent_versions (
 CREATE TABLE IF NOT EXISTS builtin_agents (name TEXT PRIMARY KEY);
 """
 
+# Bounds that keep the limits computed from a config (rlimits, timers) within what the OS
+# takes: without them "inf" or 1e308 failed at create (500) or at every run.
+MAX_MEMORY = 2**50
+MAX_TIMEOUT_S = 30 * 24 * 3600
+MAX_CPU = 1024
 _MEMORY_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12,
                  "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}
 
@@ -57,7 +62,7 @@ def parse_memory(value: Any) -> int | None:
     """
     if value is None:
         return None
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_MEMORY:
         return value
     if isinstance(value, str):
         text = value.strip().lower().removesuffix("b")
@@ -67,9 +72,18 @@ def parse_memory(value: Any) -> int | None:
             amount = float(number)
         except ValueError:
             amount = -1.0
-        if amount > 0 and unit in _MEMORY_UNITS:
-            return int(amount * _MEMORY_UNITS[unit])
-    raise ValueError(f"invalid memory size {value!r} (use e.g. '512Mi' or '1Gi')")
+        if 0 < amount <= MAX_MEMORY and unit in _MEMORY_UNITS:  # inf and nan fail this too
+            size = int(amount * _MEMORY_UNITS[unit])
+            if size <= MAX_MEMORY:
+                return size
+    raise ValueError(f"invalid memory size {str(value)[:40]!r} (use e.g. '512Mi' or '1Gi'; "
+                     "at most 1 PiB)")
+
+
+def _positive(value: Any, most: float) -> bool:
+    """A number (not a bool) above 0 and at most ``most``: inf and nan are not."""
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and 0 < value <= most)
 
 
 def check_config(config: Any) -> dict[str, Any]:
@@ -88,11 +102,9 @@ def check_config(config: Any) -> dict[str, Any]:
     ):
         raise invalid("'config.command' must be a non-empty array of strings", "config.command")
     timeout = config.get("timeout_s")
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
-    ):
-        raise invalid("'config.timeout_s' must be a positive number of seconds",
-                      "config.timeout_s")
+    if timeout is not None and not _positive(timeout, MAX_TIMEOUT_S):
+        raise invalid("'config.timeout_s' must be a positive number of seconds, at most "
+                      f"{MAX_TIMEOUT_S} (30 days)", "config.timeout_s")
     network = config.get("network")
     if network is not None and not isinstance(network, bool):
         raise invalid("'config.network' must be a boolean", "config.network")
@@ -105,10 +117,8 @@ def check_config(config: Any) -> dict[str, Any]:
         except ValueError as exc:
             raise invalid(f"'config.resources.memory': {exc}", "config.resources.memory") from None
         cpu = resources.get("cpu")
-        if cpu is not None and (
-            isinstance(cpu, bool) or not isinstance(cpu, int | float) or cpu <= 0
-        ):
-            raise invalid("'config.resources.cpu' must be a positive number",
+        if cpu is not None and not _positive(cpu, MAX_CPU):
+            raise invalid(f"'config.resources.cpu' must be a positive number, at most {MAX_CPU}",
                           "config.resources.cpu")
     return config
 

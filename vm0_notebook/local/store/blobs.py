@@ -1,8 +1,10 @@
 """The content-addressed file store: each file kept once, under the SHA-256 of its bytes.
 
 A blob is written to a temporary file, hashed on the way in, fsync'd and only then renamed to
-``<root>/<sha[:2]>/<sha[2:]>``, so a blob that exists is always whole, and a server killed
-mid-write leaves only a temporary file (swept on the next start)::
+``<root>/<sha[:2]>/<sha[2:]>``, so a blob that exists is always whole. A write that fails or
+whose client goes away drops its temporary file at once; a server killed mid-write leaves one,
+removed when the next server opens the store (one server per data folder, so no temporary file
+is then in use)::
 
     store = BlobStore(data_dir / "blobs")
     with store.writer() as w:
@@ -20,14 +22,13 @@ import os
 import re
 import shutil
 import tempfile
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
 CHUNK = 1 << 20
 SHA_RE = re.compile(r"^[0-9a-f]{64}$")
-# A temporary file this old belongs to no live request: a server was killed while writing.
+# An unreferenced blob this old belongs to no request in flight (see Storage's sweep).
 STALE_TMP_S = 3600.0
 
 
@@ -107,11 +108,10 @@ class BlobStore:
         self.root = root
         self.tmp = root / "tmp"
         self.tmp.mkdir(parents=True, exist_ok=True)
-        cutoff = time.time() - STALE_TMP_S
+        # Opened at the server's start: every temporary file was left by a server that died.
         for leftover in self.tmp.iterdir():
             with contextlib.suppress(OSError):
-                if leftover.stat().st_mtime < cutoff:
-                    leftover.unlink()
+                leftover.unlink()
 
     def path(self, sha: str) -> Path:
         """Where blob ``sha`` is (or would be) kept."""

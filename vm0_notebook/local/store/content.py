@@ -1,15 +1,16 @@
 """What a version is made of: file entries, the content id rule, path checks, folder scans.
 
 The version id of the API is :func:`content_id`; every path that enters the store passed
-:func:`check_path` (relative POSIX, no ``..``, no backslash, no NUL) and :func:`check_tree`
-(no duplicates, no file that is also a folder), so writing a version out can never leave its
-folder.
+:func:`check_path` (relative POSIX, no ``..``, no backslash, no control character) and
+:func:`check_tree` (no duplicates, no file that is also a folder), so writing a version out can
+never leave its folder and two different sets of files never share an id.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,8 @@ from vm0_notebook.local.errors import ApiError, invalid
 
 CHECKPOINT = "checkpoint"
 MAX_PATH_BYTES = 4096
+# C0 controls, DEL and C1 controls: a name holding one could not be listed or typed safely.
+CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,9 @@ def check_path(path: Any, param: str) -> str:
     why = None
     if "\0" in path:
         why = "contains a NUL character"
+    elif control := CONTROL_RE.search(path):
+        # A newline would also forge the version id rule's line break (content_id).
+        why = f"contains a control character ({ord(control.group()):#04x})"
     elif "\\" in path:
         why = "contains a backslash (use '/')"
     elif path.startswith("/"):

@@ -79,10 +79,17 @@ class Database:
         with self._lock:
             return self._conn.execute(sql, params).fetchone()
 
-    def all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        """Every row of a query."""
+    def all(self, sql: str, params: Sequence[Any] = (), raw: bool = False) -> list[Any]:
+        """Every row of a query (plain tuples with ``raw``: no per-row object, for hot paths)."""
         with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+            cursor = self._conn.execute(sql, params)
+            if raw:
+                cursor.row_factory = None
+            return cursor.fetchall()
+
+    def columns(self, table: str) -> set[str]:
+        """The names of a table's columns."""
+        return {row["name"] for row in self.all(f"PRAGMA table_info({table})")}
 
     def close(self) -> None:
         """Close the connection (under the lock, so no query is cut off midway)."""

@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS run_logs (
     type TEXT NOT NULL,
     level TEXT NOT NULL,
     message TEXT NOT NULL,
-    metadata TEXT
+    metadata TEXT,
+    entry TEXT
 );
 CREATE INDEX IF NOT EXISTS run_logs_by_run ON run_logs (run_id, id);
 CREATE TABLE IF NOT EXISTS run_metrics (
@@ -66,10 +67,25 @@ def compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+def log_entry(timestamp: str, type: str, level: str, message: str, metadata: str | None) -> str:
+    """The JSON of a log entry as the API serves it, rendered once when it is written so that
+    paging through a long log costs a join of stored text (``metadata`` is compact JSON)."""
+    meta = f',"metadata":{metadata}' if metadata else ""
+    return (f'{{"timestamp":"{timestamp}","type":"{type}","level":"{level}",'
+            f'"message":{compact(message)}{meta}}}')
+
+
 def output_log_level(type: str, data: dict[str, Any]) -> str:
     """``error`` for a failed ``result``, ``info`` for everything else."""
     failed = data.get("subtype") == "error" or data.get("is_error") is True
     return "error" if type == "result" and failed else "info"
+
+
+def migrate(db: Database) -> None:
+    """Bring a data folder made by an older version up to this schema."""
+    if "entry" not in db.columns("run_logs"):
+        with db.tx() as c:
+            c.execute("ALTER TABLE run_logs ADD COLUMN entry TEXT")
 
 
 class Records:
@@ -77,9 +93,10 @@ class Records:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        migrate(db)
         self._last_seq: dict[str, int] = {}
         self._events: list[tuple[str, int, str, str]] = []
-        self._logs: list[tuple[str, str, str, str, str, str | None]] = []
+        self._logs: list[tuple[str, str, str, str, str, str | None, str]] = []
         self._metrics: list[tuple[Any, ...]] = []
         self._scheduled = False
 
@@ -101,9 +118,9 @@ class Records:
     def logs(
         self, run_id: str, *, type: str | None, level: str | None, since: str | None,
         until: str | None, order: str, after: int | None, limit: int,
-    ) -> list[sqlite3.Row]:
-        """Up to ``limit`` of the run's log rows in ``order`` (``asc``/``desc``) after ``after``;
-        ``since`` and ``until`` are inclusive."""
+    ) -> list[tuple[int, str]]:
+        """Up to ``limit`` of the run's log entries in ``order`` (``asc``/``desc``) after
+        ``after``, as ``(id, entry JSON)``; ``since`` and ``until`` are inclusive."""
         where = Where("run_id = ?", run_id)
         if type:
             where.add("type = ?", type)
@@ -117,10 +134,13 @@ class Records:
             where.add("id > ?" if order == "asc" else "id < ?", after)
         direction = "ASC" if order == "asc" else "DESC"
         self.flush()
-        return self.db.all(
-            f"SELECT * FROM run_logs WHERE {where} ORDER BY id {direction} LIMIT ?",
-            (*where.params, limit),
+        rows = self.db.all(
+            f"SELECT id, entry, timestamp, type, level, message, metadata FROM run_logs"
+            f" WHERE {where} ORDER BY id {direction} LIMIT ?",
+            (*where.params, limit), raw=True,
         )
+        # Entries written before the entry column existed are rendered now.
+        return [(r[0], r[1] or log_entry(*r[2:])) for r in rows]
 
     def metrics(self, run_id: str, *, after: int | None, limit: int) -> list[sqlite3.Row]:
         """Up to ``limit`` of the run's metric samples, oldest first, after ``after``."""
@@ -151,9 +171,10 @@ class Records:
         frame = (f'{{"sequence":{seq},"type":{kind},"data":{body},'
                  f'"timestamp":"{timestamp}"}}')
         self._events.append((run_id, seq, type, frame))
+        level, metadata = output_log_level(type, data), f'{{"sequence":{seq},"event_type":{kind}}}'
         self._logs.append((
-            run_id, timestamp, "agent", output_log_level(type, data), body,
-            f'{{"sequence":{seq},"event_type":{kind}}}',
+            run_id, timestamp, "agent", level, body, metadata,
+            log_entry(timestamp, "agent", level, body, metadata),
         ))
         self._schedule()
         return seq, frame
@@ -163,8 +184,9 @@ class Records:
         metadata: dict[str, Any] | None = None,
     ) -> None:
         """Queue one log line; the batch is written on the next turn of the loop."""
-        self._logs.append((run_id, now_iso(), type, level, message,
-                           compact(metadata) if metadata else None))
+        timestamp, meta = now_iso(), compact(metadata) if metadata else None
+        self._logs.append((run_id, timestamp, type, level, message, meta,
+                           log_entry(timestamp, type, level, message, meta)))
         self._schedule()
 
     def add_metric(self, run_id: str, sample: MetricSample) -> None:
@@ -191,8 +213,8 @@ class Records:
         with self.db.tx() as c:
             c.executemany("INSERT INTO run_events VALUES (?, ?, ?, ?)", events)
             c.executemany(
-                "INSERT INTO run_logs (run_id, timestamp, type, level, message, metadata)"
-                " VALUES (?, ?, ?, ?, ?, ?)", logs,
+                "INSERT INTO run_logs (run_id, timestamp, type, level, message, metadata, entry)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)", logs,
             )
             c.executemany(
                 "INSERT INTO run_metrics (run_id, timestamp, cpu_percent, memory_bytes,"

@@ -16,7 +16,7 @@ import sqlite3
 import time
 from typing import Any
 
-from vm0_notebook.contract import ACTIVE_STATUSES, now_iso, parse_iso
+from vm0_notebook.contract import ACTIVE_STATUSES, OUTPUT_TRUNCATED, now_iso, parse_iso
 from vm0_notebook.local.errors import invalid, not_found
 from vm0_notebook.local.store.db import Database, Where
 
@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS runs (
     completed_at TEXT,
     error TEXT,
     output TEXT,
+    output_truncated INTEGER NOT NULL DEFAULT 0,
     exit_code INTEGER,
     sandbox TEXT,
     session_id TEXT NOT NULL,
@@ -69,7 +70,8 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 CREATE TABLE IF NOT EXISTS idempotency_keys (
     key TEXT PRIMARY KEY,
     run_id TEXT NOT NULL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    body_hash TEXT
 );
 """
 
@@ -87,7 +89,8 @@ def run_json(row: sqlite3.Row) -> dict[str, Any]:
         "checkpoint_id": row["checkpoint_id"], "session_id": row["session_id"],
         "artifact_name": row["artifact_name"], "artifact_version": row["artifact_version"],
         "volumes": json.loads(row["volumes"]), "agent_version_id": row["agent_version_id"],
-        "output": row["output"],
+        "output": row["output"], OUTPUT_TRUNCATED: bool(row["output_truncated"]),
+        "sandbox": row["sandbox"],
     }
 
 
@@ -98,11 +101,29 @@ def _elapsed_ms(row: sqlite3.Row) -> int | None:
     return max(int((end - start).total_seconds() * 1000), 0)
 
 
+def _same_request(key: str, stored_hash: str | None, body_hash: str) -> None:
+    """A key comes back only with the body it was first used with (as Stripe answers)."""
+    if stored_hash is not None and stored_hash != body_hash:
+        raise invalid(
+            f"Idempotency-Key {key[:100]!r} was already used with a different request body. "
+            "Send the same body to get the run it created, or use a new key for a new run",
+            "Idempotency-Key", "idempotency_key_reused",
+        )
+
+
 class RunStore:
     """Reads and writes of runs and what hangs off them."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        # Data folders made by older versions get the newer columns.
+        if "output_truncated" not in db.columns("runs"):
+            with db.tx() as c:
+                c.execute("ALTER TABLE runs ADD COLUMN output_truncated INTEGER NOT NULL"
+                          " DEFAULT 0")
+        if "body_hash" not in db.columns("idempotency_keys"):  # NULL: matches any body
+            with db.tx() as c:
+                c.execute("ALTER TABLE idempotency_keys ADD COLUMN body_hash TEXT")
 
     def list(
         self, *, status: str | None, agent_id: str | None, since: str | None,
@@ -129,6 +150,11 @@ class RunStore:
             raise not_found("run", run_id, param)
         return row
 
+    def require(self, run_id: str) -> None:
+        """Raises ``not_found`` when there is no such run (reads no column of it)."""
+        if self.db.one("SELECT 1 FROM runs WHERE id = ?", (run_id,)) is None:
+            raise not_found("run", run_id)
+
     def session(self, session_id: str, param: str | None = "session_id") -> sqlite3.Row:
         """The session's row; raises ``not_found`` (naming ``param``) when there is none."""
         row = self.db.one("SELECT * FROM sessions WHERE id = ?", (session_id,))
@@ -143,34 +169,42 @@ class RunStore:
             raise not_found("checkpoint", checkpoint_id, param)
         return row
 
-    def by_idempotency_key(self, key: str) -> sqlite3.Row | None:
-        """The run a key created within the last 24 hours, if any."""
+    def by_idempotency_key(self, key: str, body_hash: str) -> sqlite3.Row | None:
+        """The run a key created within the last 24 hours, if any; a 400
+        ``idempotency_key_reused`` if it came with another body (``body_hash``)."""
         row = self.db.one(
-            "SELECT r.* FROM idempotency_keys k JOIN runs r ON r.id = k.run_id"
-            " WHERE k.key = ? AND k.created > ?", (key, time.time() - IDEMPOTENCY_TTL_S),
+            "SELECT k.body_hash AS key_body_hash, r.* FROM idempotency_keys k"
+            " JOIN runs r ON r.id = k.run_id WHERE k.key = ? AND k.created > ?",
+            (key, time.time() - IDEMPOTENCY_TTL_S),
         )
+        if row is not None:
+            _same_request(key, row["key_body_hash"], body_hash)
         return row
 
     def insert(
-        self, run: dict[str, Any], session: dict[str, Any] | None, idempotency_key: str | None
+        self, run: dict[str, Any], session: dict[str, Any] | None,
+        idempotency: tuple[str, str] | None = None,
     ) -> sqlite3.Row:
         """Store a new pending run (and its new session) in one transaction.
 
-        Returns the run a concurrent request stored first under the same idempotency key, if
-        that happened; refuses a run on a session that is already busy.
+        ``idempotency`` is the request's ``(key, body hash)``. Returns the run a concurrent
+        request stored first under the same key and body, if that happened; refuses a run on
+        a session that is already busy.
         """
         with self.db.tx() as c:
-            if idempotency_key is not None:
+            if idempotency is not None:
+                key, body_hash = idempotency
                 found = c.execute(
-                    "SELECT run_id FROM idempotency_keys WHERE key = ? AND created > ?",
-                    (idempotency_key, time.time() - IDEMPOTENCY_TTL_S),
+                    "SELECT run_id, body_hash FROM idempotency_keys WHERE key = ? AND created > ?",
+                    (key, time.time() - IDEMPOTENCY_TTL_S),
                 ).fetchone()
                 if found is not None:
+                    _same_request(key, found[1], body_hash)
                     return c.execute("SELECT * FROM runs WHERE id = ?", (found[0],)).fetchone()
                 c.execute("DELETE FROM idempotency_keys WHERE key = ? OR created <= ?",
-                          (idempotency_key, time.time() - IDEMPOTENCY_TTL_S))
-                c.execute("INSERT INTO idempotency_keys VALUES (?, ?, ?)",
-                          (idempotency_key, run["id"], time.time()))
+                          (key, time.time() - IDEMPOTENCY_TTL_S))
+                c.execute("INSERT INTO idempotency_keys (key, run_id, created, body_hash)"
+                          " VALUES (?, ?, ?, ?)", (key, run["id"], time.time(), body_hash))
             if session is not None:
                 c.execute(
                     "INSERT INTO sessions VALUES (:id, :agent_id, :source_checkpoint_id,"
@@ -211,16 +245,19 @@ class RunStore:
     def mark_finished(
         self, run_id: str, status: str, error: str | None, output: str | None,
         exit_code: int | None, checkpoint_id: str | None, artifact_version: str | None,
+        *, output_truncated: bool = False,
     ) -> None:
-        """Record the final status and results if the run is still active: the first end wins."""
+        """Record the final status and results if the run is still active: the first end wins.
+
+        ``output`` is the final answer; ``output_truncated`` when it is only its tail."""
         with self.db.tx() as c:
             c.execute(
-                "UPDATE runs SET status = ?, error = ?, output = ?, exit_code = ?,"
-                " checkpoint_id = COALESCE(?, checkpoint_id),"
+                "UPDATE runs SET status = ?, error = ?, output = ?, output_truncated = ?,"
+                " exit_code = ?, checkpoint_id = COALESCE(?, checkpoint_id),"
                 " artifact_version = COALESCE(?, artifact_version), completed_at = ?"
                 " WHERE id = ? AND status IN (?, ?)",
-                (status, error, output, exit_code, checkpoint_id, artifact_version, now_iso(),
-                 run_id, *ACTIVE_STATUSES),
+                (status, error, output, int(output_truncated), exit_code, checkpoint_id,
+                 artifact_version, now_iso(), run_id, *ACTIVE_STATUSES),
             )
 
     def add_checkpoint(self, run: sqlite3.Row, checkpoint_id: str, tree_id: str) -> None:

@@ -98,12 +98,17 @@ CREATE TABLE IF NOT EXISTS upload_files (
 KINDS = {"volume": ("vol", "volumes"), "artifact": ("art", "artifacts")}
 
 
+# Who made a version that has no maker recorded: the platform's schema says created_by is a
+# string, never null.
+UNKNOWN_CREATOR = "local"
+
+
 def version_json(row: sqlite3.Row, kind: str) -> dict[str, Any]:
     """A version as the API shows it (``volume_id`` or ``artifact_id`` after ``kind``)."""
     return {
         "id": row["id"], f"{kind}_id": row["storage_id"], "size": row["size"],
         "file_count": row["file_count"], "message": row["message"],
-        "created_by": row["created_by"], "created_at": row["created_at"],
+        "created_by": row["created_by"] or UNKNOWN_CREATOR, "created_at": row["created_at"],
     }
 
 
@@ -287,9 +292,12 @@ class Storage:
             c.execute("UPDATE upload_files SET received = ? WHERE session_id = ? AND idx = ?",
                       (sha, session, idx))
 
-    def commit_upload(self, storage_id: str, session: str, message: str | None) -> str:
-        """The upload session as the storage's new version; a repeated commit answers the
-        same version. 404 for an unknown session, 400 when expired or incomplete."""
+    def commit_upload(
+        self, storage_id: str, session: str, message: str | None, created_by: str
+    ) -> str:
+        """The upload session as the storage's new version, made by ``created_by``; a repeated
+        commit answers the same version. 404 for an unknown session, 400 when expired or
+        incomplete."""
         with self.db.tx() as c:
             row = c.execute("SELECT * FROM upload_sessions WHERE id = ? AND storage_id = ?",
                             (session, storage_id)).fetchone()
@@ -304,7 +312,7 @@ class Storage:
                 ).fetchall())
                 vid = self.record_version(
                     c, storage_id, files, message if message is not None else row["message"],
-                    None,
+                    created_by,
                 )
                 c.execute("UPDATE upload_sessions SET version_id = ? WHERE id = ?", (vid, session))
         return vid

@@ -12,10 +12,11 @@ open event streams end with their ``complete``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,9 @@ from starlette.routing import Route
 
 from vm0_notebook._version import __version__
 from vm0_notebook.local.errors import ApiError
+from vm0_notebook.local.runtime.agent_users import AgentUsers, passable_sessions_dir
+from vm0_notebook.local.runtime.cgroups import RunCgroups, group_name
+from vm0_notebook.local.runtime.sandbox import isolation, kill_leftovers
 from vm0_notebook.local.store.agents import SCHEMA as AGENTS_SCHEMA
 from vm0_notebook.local.store.agents import AgentStore
 from vm0_notebook.local.store.db import Database
@@ -39,7 +43,7 @@ from vm0_notebook.local.store.signing import Signer
 from vm0_notebook.local.store.storages import SCHEMA as STORAGE_SCHEMA
 from vm0_notebook.local.store.storages import Storage
 from vm0_notebook.local.web.broker import Broker
-from vm0_notebook.local.web.middleware import RequestIdAndAuth
+from vm0_notebook.local.web.middleware import CanonicalQuery, RequestIdAndAuth
 from vm0_notebook.local.web.responses import error_response
 from vm0_notebook.local.web.routes import agents as agent_routes
 from vm0_notebook.local.web.routes import events as event_routes
@@ -66,9 +70,15 @@ def create_app(
     max_concurrent: int | None = None,
     sandbox: str | None = None,
     heartbeat_s: float = DEFAULT_HEARTBEAT_S,
+    allowed_hosts: Iterable[str] = (),
 ) -> Starlette:
     """The app over the data folder ``data_dir``; every route but ``/health`` and the signed
-    storage URLs needs ``Authorization: Bearer <token>``."""
+    storage URLs needs ``Authorization: Bearer <token>``.
+
+    Requests must name a loopback host (``localhost``, ``127.0.0.1``, ``[::1]``) or one of
+    ``allowed_hosts`` (``--host``, ``--allow-host``; kept as ``LocalServer.allowed_hosts``) in
+    their Host header (against DNS rebinding); others get a 403.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(data_dir / "vm0.db", [AGENTS_SCHEMA, RUNS_SCHEMA, RECORDS_SCHEMA,
                                         STORAGE_SCHEMA])
@@ -77,9 +87,9 @@ def create_app(
     server = LocalServer(
         data_dir=data_dir, db=db, storage=storage, agents=agents, runs=runs,
         records=records, broker=broker,
-        host=Host(runs, records, storage, broker, agents, data_dir), signer=Signer(data_dir),
+        host=Host(runs, records, storage, broker, agents, data_dir, token), signer=Signer(data_dir),
         max_concurrent=max_concurrent or default_max_concurrent(), sandbox_choice=sandbox,
-        heartbeat_s=heartbeat_s,
+        heartbeat_s=heartbeat_s, allowed_hosts=frozenset(h.lower() for h in allowed_hosts),
     )
 
     @contextlib.asynccontextmanager
@@ -88,14 +98,35 @@ def create_app(
         from vm0_notebook.local.runtime.runner import Runner
 
         server.agents.ensure_builtins(BUILTIN_AGENTS)
+        # What runs of a killed server left: first by their cgroups, then by their uids.
+        cgroups = await asyncio.to_thread(RunCgroups.detect, group_name(data_dir))
+        for run_id in await asyncio.to_thread(cgroups.end_leftovers):
+            logger.warning("killed what run %s left in its cgroup when the server stopped", run_id)
+        users = AgentUsers(data_dir / "agents") if os.geteuid() == 0 else None
+        if users is not None:
+            for uid in await asyncio.to_thread(users.end_leftovers):
+                logger.warning("killed what uid %d left running when the server stopped", uid)
         for run_id in server.host.fail_interrupted():
             logger.warning("run %s was in flight when the server stopped: marked failed", run_id)
+            # Without a uid per run, what it left is found by the run id it inherited.
+            await asyncio.to_thread(kill_leftovers, set(), f"VM0_RUN_ID={run_id}")
         server.runner = Runner(server.host, max_concurrent=server.max_concurrent,
-                               sandbox=server.sandbox_choice)
+                               sandbox=server.sandbox_choice, users=users, cgroups=cgroups)
+        if users is not None and server.runner.sandbox == "process":
+            # The run's uid must reach its working folder (its HOME) by its path, and the data
+            # folder is closed to it: process-mode sessions live where it can pass.
+            passable = await asyncio.to_thread(passable_sessions_dir, group_name(data_dir))
+            if passable is None:
+                logger.warning("agents run as their own uids but cannot reach %s: their HOME "
+                               "and VM0_WORKDIR work only as the current folder",
+                               server.host.sessions_dir)
+            else:
+                server.host.sessions_dir = passable
         try:
             yield
         finally:
             await server.stop_runs()
+            await asyncio.to_thread(cgroups.close)
             server.records.flush()
             db.close()
 
@@ -111,7 +142,9 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestIdAndAuth, token=token)],
+        middleware=[Middleware(RequestIdAndAuth, token=token,
+                               allowed_hosts=server.allowed_hosts),
+                    Middleware(CanonicalQuery)],
         exception_handlers={
             ApiError: error_response,
             HTTPException: _http_error,
@@ -123,10 +156,12 @@ def create_app(
 
 
 async def health(request: Request) -> Response:
-    """``GET /health``: the server is up; its version and sandbox."""
+    """``GET /health``: the server is up; its version, its sandbox and how runs are bounded."""
     server = local_server(request)
-    return JSONResponse({"status": "ok", "version": __version__, "sandbox": server.sandbox,
-                         "pid": os.getpid()})
+    runner = server.runner
+    return JSONResponse({"status": "ok", "version": __version__, "pid": os.getpid(),
+                         **isolation(server.sandbox, runner.users is not None,
+                                     runner.cgroups.limits(), runner.cgroups.problem)})
 
 
 _HTTP_ERRORS: dict[int, tuple[str, str]] = {

@@ -14,8 +14,10 @@ frames it has not sent yet.
 from __future__ import annotations
 
 import asyncio
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
+from vm0_notebook.contract import OUTPUT_TRUNCATED
 from vm0_notebook.local.store.records import compact
 
 
@@ -37,14 +39,19 @@ def status_frame(run_id: str, status: str) -> Frame:
     return Frame("status", compact({"status": status, "run_id": run_id}))
 
 
-def end_frames(status: str, output: str | None, error: str | None) -> list[Frame]:
-    """The last frames of a run: ``error`` when it failed or timed out, then ``complete``."""
+def end_frames(run: Mapping[str, Any]) -> list[Frame]:
+    """The last frames of a finished run (its stored row): ``error`` when it failed or timed
+    out, then ``complete``, whose ``output`` is the run's final answer (for a plain process,
+    the tail of its text: ``output_truncated`` says so; the output events hold the whole)."""
+    status, error = run["status"], run["error"]
     frames = []
     if status in ("failed", "timeout"):
         frames.append(Frame("error", compact({"message": error or f"Run {status}",
                                                "code": f"run_{status}"})))
-    frames.append(Frame("complete", compact({"status": status, "output": output,
-                                              "error": error})))
+    complete = {"status": status, "output": run["output"], "error": error}
+    if run["output_truncated"]:
+        complete[OUTPUT_TRUNCATED] = True
+    frames.append(Frame("complete", compact(complete)))
     return frames
 
 

@@ -23,20 +23,32 @@ def no_content() -> Response:
     return Response(status_code=204)
 
 
+def _cursor(position: tuple) -> str:
+    raw = json.dumps(list(position), separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
 def page(
     rows: Sequence[Any], limit: int, render: Callable[[Any], Any], key: Callable[[Any], tuple]
 ) -> dict[str, Any]:
     """The list body from ``limit + 1`` fetched rows: the extra row only says there is more."""
     more = len(rows) > limit
     rows = rows[:limit]
-    cursor = None
-    if more:
-        raw = json.dumps(list(key(rows[-1])), separators=(",", ":")).encode()
-        cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
     return {
         "data": [render(r) for r in rows],
-        "pagination": {"has_more": more, "next_cursor": cursor},
+        "pagination": {"has_more": more, "next_cursor": _cursor(key(rows[-1])) if more else None},
     }
+
+
+def page_of_json(items: Sequence[tuple[Any, str]], limit: int) -> Response:
+    """A list response from ``limit + 1`` ``(position, item JSON)`` pairs whose items are
+    already JSON text: the body is joined, not encoded again."""
+    more = len(items) > limit
+    items = items[:limit]
+    cursor = json.dumps(_cursor((items[-1][0],))) if more else "null"
+    body = (f'{{"data":[{",".join(item for _, item in items)}],'
+            f'"pagination":{{"has_more":{"true" if more else "false"},"next_cursor":{cursor}}}}}')
+    return Response(body.encode(), media_type="application/json")
 
 
 def error_response(request: Request, exc: Exception) -> Response:

@@ -13,14 +13,22 @@ agent's environment (and the runner's masker). They are never written anywhere.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import os
+import shlex
 import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vm0_notebook.contract import SecretMasker
+from vm0_notebook.contract import RESULT_TRUNCATED, SecretMasker
+from vm0_notebook.local.runtime.frameworks import (
+    framework_command,
+    framework_finish,
+    framework_of,
+)
 from vm0_notebook.local.runtime.output import AgentOutput
 from vm0_notebook.local.runtime.spec import FinalStatus, LogLevel, LogType, MetricSample, RunSpec
 from vm0_notebook.local.store.agents import parse_memory
@@ -40,6 +48,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PYTHON = "{python}"
+# The most a session's working folder may hold when a run ends (it is saved as a checkpoint).
+CHECKPOINT_LIMIT_BYTES = 8 * 1024**3
 BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
 DEFAULT_TIMEOUT_S = 600.0
 
@@ -49,14 +59,17 @@ class Host:
 
     def __init__(
         self, runs: RunStore, records: Records, storage: Storage, broker: Broker,
-        agents: AgentStore, data_dir: Path,
+        agents: AgentStore, data_dir: Path, token: str | None = None,
     ) -> None:
         self.runs, self.records, self.storage, self.broker = runs, records, storage, broker
         self.agents = agents
+        # The server's own token: masked in every run's output like the run's secrets.
+        self._token = token
         self.sessions_dir = data_dir / "sessions"
         self.secrets: dict[str, dict[str, str]] = {}
-        self._results: dict[str, str] = {}
+        self._results: dict[str, tuple[str, bool]] = {}  # run -> (result text, truncated)
         self._prepared: set[str] = set()
+        self._frameworks: dict[str, dict[str, Any]] = {}  # run id -> config, for framework runs
 
     def __repr__(self) -> str:  # never the secrets
         return f"Host(runs_with_secrets={len(self.secrets)})"
@@ -74,11 +87,10 @@ class Host:
         if version is None:
             raise RuntimeError(f"agent '{run['agent_name']}' was deleted")
         config = json.loads(version["config"])
-        command = config.get("command")
-        if not command:
+        if not config.get("command") and framework_of(config) is None:
             raise RuntimeError(
                 f"agent '{run['agent_name']}' has no 'command' in its config: the local server "
-                "runs an agent as the local process that 'command' names"
+                "runs an agent as the local process that 'command' names, or as a 'framework'"
             )
         self.log(run_id, "system", "info",
                  f"Agent '{run['agent_name']}' version {version['version_number']}"
@@ -87,9 +99,18 @@ class Host:
         for line in await asyncio.to_thread(self._lay_out, run, workdir):
             self.log(run_id, "system", "info", line)
         self._prepared.add(run_id)
+        framework = await asyncio.to_thread(framework_command, config, workdir)
+        if framework is None:
+            argv = tuple(sys.executable if arg == PYTHON else arg for arg in config["command"])
+        else:
+            self._frameworks[run_id] = config
+            argv = framework.argv
+            self.log(run_id, "system", "info",
+                     f"Framework '{config['framework']}': {shlex.join(_shown(argv))}")
 
         secrets = self.secrets.get(run_id, {})
         env = {"PATH": BASE_PATH, "HOME": str(workdir), "LANG": "C.UTF-8"}
+        env.update(framework.env if framework else {})
         env.update(json.loads(run["variables"]))
         env.update(secrets)
         # The runner leaves out VM0_PROMPT when it is too long for exec (it is on stdin too).
@@ -99,16 +120,17 @@ class Host:
         volumes = json.loads(run["volumes"])
         return RunSpec(
             run_id=run_id,
-            argv=tuple(sys.executable if arg == PYTHON else arg for arg in command),
+            argv=argv,
             prompt=run["prompt"],
             workdir=workdir,
             env=env,
-            secrets=tuple(secrets.values()),
+            secrets=(*secrets.values(), *([self._token] if self._token else [])),
             timeout_s=float(config.get("timeout_s") or DEFAULT_TIMEOUT_S),
             memory_bytes=parse_memory(resources.get("memory")),
             cpu=resources.get("cpu"),
-            network=bool(config.get("network", False)),
+            network=framework.network if framework else bool(config.get("network", False)),
             readonly=tuple(workdir / "volumes" / name for name in volumes),
+            binds=framework.binds if framework else (),
         )
 
     def started(self, run_id: str, sandbox: str) -> None:
@@ -121,7 +143,7 @@ class Host:
         seq, frame = self.records.add_output(run_id, type, data)
         self.broker.publish(run_id, Frame("output", frame, seq))
         if type == "result" and isinstance(data.get("result"), str):
-            self._results[run_id] = data["result"]
+            self._results[run_id] = (data["result"], data.get(RESULT_TRUNCATED) is True)
 
     def log(
         self, run_id: str, type: LogType, level: LogLevel, message: str,
@@ -141,11 +163,22 @@ class Host:
         run = self.runs.get(run_id)
         checkpoint_id = artifact_version = None
         if run_id in self._prepared:
-            artifact_version = await self._save_artifact(run)
-            checkpoint_id = await self._save_checkpoint(run)
+            config = self._frameworks.get(run_id)
+            if config is not None:  # before the size check: it may leave the CLI's state lighter
+                await self._framework_finish(run, config)
+            folder = self.workdir(run["session_id"])
+            too_big = await asyncio.to_thread(_over_limit, folder, checkpoint_limit())
+            if too_big:
+                self.log(run_id, "system", "error", too_big)
+                status = "failed" if status == "completed" else status
+                error = error or too_big
+            else:
+                artifact_version = await self._save_artifact(run)
+                checkpoint_id = await self._save_checkpoint(run)
         self.records.flush()
-        self.runs.mark_finished(run_id, status, error, self._results.get(run_id), exit_code,
-                                checkpoint_id, artifact_version)
+        output, truncated = self._results.get(run_id, (None, False))
+        self.runs.mark_finished(run_id, status, error, output, exit_code, checkpoint_id,
+                                artifact_version, output_truncated=truncated)
         self._ended(run_id)
 
     def fail_interrupted(self) -> list[str]:
@@ -171,10 +204,11 @@ class Host:
         self.secrets.pop(run_id, None)
         self._results.pop(run_id, None)
         self._prepared.discard(run_id)
+        self._frameworks.pop(run_id, None)
         self.records.forget(run_id)
         final = self.runs.get(run_id)
         self.broker.publish(run_id, status_frame(run_id, final["status"]))
-        for frame in end_frames(final["status"], final["output"], final["error"]):
+        for frame in end_frames(final):
             self.broker.publish(run_id, frame)
 
     # -- helpers -----------------------------------------------------------------------------
@@ -217,6 +251,16 @@ class Host:
             artifact_dir.mkdir()
         return lines
 
+    async def _framework_finish(self, run: sqlite3.Row, config: dict[str, Any]) -> None:
+        secrets = tuple(self.secrets.get(run["id"], {}).values())
+        try:
+            await asyncio.to_thread(framework_finish, config, self.workdir(run["session_id"]),
+                                    secrets)
+        except Exception as exc:
+            logger.exception("run %s: the framework's end step failed", run["id"])
+            said = SecretMasker(secrets).mask(str(exc))
+            self.log(run["id"], "system", "error", f"Framework '{config['framework']}': {said}")
+
     async def _save_artifact(self, run: sqlite3.Row) -> str | None:
         name = run["artifact_name"]
         if not name:
@@ -254,6 +298,43 @@ class Host:
         self.log(run["id"], "system", "info",
                  f"Checkpoint {checkpoint_id} recorded (content {tree[:12]})")
         return checkpoint_id
+
+
+def _shown(argv: tuple[str, ...], limit: int = 80) -> list[str]:
+    """``argv`` for a log line: long arguments (instructions) cut short."""
+    return [arg if len(arg) <= limit else arg[: limit - 1] + "…" for arg in argv]
+
+
+def checkpoint_limit() -> int:
+    """The most a working folder may hold to be saved: ``$VM0_LOCAL_CHECKPOINT_LIMIT`` bytes,
+    else :data:`CHECKPOINT_LIMIT_BYTES`."""
+    value = os.environ.get("VM0_LOCAL_CHECKPOINT_LIMIT", "").strip()
+    return int(value) if value.isdigit() else CHECKPOINT_LIMIT_BYTES
+
+
+def _over_limit(folder: Path, limit: int) -> str | None:
+    """Why ``folder`` is too big to save, or None. Files count at their apparent size: a
+    sparse file takes no disk but would become a blob of that size."""
+    total = 0
+    for root, dirs, files in os.walk(folder):
+        if root == str(folder):
+            dirs[:] = [d for d in dirs if d != "volumes"]  # not saved: they are the volumes'
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_size
+        if total > limit:
+            return (f"The working folder holds over {_size(limit)}, the checkpoint limit: no "
+                    "checkpoint or artifact version was saved. Delete what is not needed "
+                    "(the next run of this session sees the folder as it is) and run again.")
+    return None
+
+
+def _size(count: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if count < 1024:
+            return f"{count:g} {unit}"
+        count /= 1024  # type: ignore[assignment]
+    return f"{count:g} TiB"
 
 
 def _remove(path: Path) -> None:

@@ -1,5 +1,8 @@
 """Serving the local server's app with uvicorn: the listening socket and a clean stop.
 
+Connections go through :mod:`vm0_notebook.local.web.connections` (a header deadline and a
+connection limit), so slow clients cannot take the server away from the others::
+
     sock = listen("127.0.0.1", 0)
     server = uvicorn_server(create_app(data_dir, token))
     await server.serve(sockets=[sock])
@@ -12,8 +15,19 @@ connections. A client sees why its stream ended instead of a connection cut mid-
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from typing import TYPE_CHECKING, Any
+
+from vm0_notebook.local.web.connections import (
+    ACCEPT_BATCH,
+    HEADER_TIMEOUT_S,
+    LISTEN_BACKLOG,
+    MAX_CONNECTIONS,
+    guarded_h11,
+    quiet_out_of_files,
+    raise_open_files_limit,
+)
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -39,20 +53,33 @@ def listen(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
-        sock.listen(2048)
+        sock.listen(LISTEN_BACKLOG)
     except OSError:
         sock.close()
         raise
     return sock
 
 
-def uvicorn_server(app: Starlette, **config: Any) -> uvicorn.Server:
+def uvicorn_server(
+    app: Starlette, *, header_timeout_s: float = HEADER_TIMEOUT_S,
+    max_connections: int = MAX_CONNECTIONS, **config: Any,
+) -> uvicorn.Server:
     """A uvicorn server for ``app`` (made by :func:`~vm0_notebook.local.web.app.create_app`) that
-    stops the app's runs before it drains its connections. ``config`` goes to
-    ``uvicorn.Config``."""
+    stops the app's runs before it drains its connections, with a header deadline and a
+    connection limit. ``config`` goes to ``uvicorn.Config``."""
     import uvicorn
 
+    raise_open_files_limit()
+
     class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            asyncio.get_running_loop().set_exception_handler(quiet_out_of_files)
+            await super().startup(sockets)
+            # asyncio re-listened with uvicorn's small ``backlog`` (how many connections it
+            # accepts per wake-up, see below); the kernel's queue stays long.
+            for sock in sockets or ():
+                sock.listen(LISTEN_BACKLOG)
+
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
             for server in self.servers:  # no new request while the runs stop
                 server.close()
@@ -68,5 +95,9 @@ def uvicorn_server(app: Starlette, **config: Any) -> uvicorn.Server:
                 server.get_loop().call_soon_threadsafe(server.close)
 
     options: dict[str, Any] = {"log_level": "warning", "access_log": False, "lifespan": "on",
-                               "timeout_graceful_shutdown": GRACEFUL_S}
+                               "timeout_graceful_shutdown": GRACEFUL_S,
+                               "http": guarded_h11(header_timeout_s, max_connections),
+                               # Accepted in small batches, each new connection makes room
+                               # before the next batch takes more descriptors.
+                               "backlog": ACCEPT_BATCH}
     return Server(uvicorn.Config(app, **{**options, **config}))

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,15 @@ logger = logging.getLogger(__name__)
 DEFAULT_HEARTBEAT_S = 10.0
 
 
+def local_user() -> str:
+    """The name of the user the server runs as (``created_by`` of uploaded versions), or
+    ``local`` where the system has no name for it (a container's bare uid)."""
+    try:
+        return getpass.getuser() or "local"
+    except (KeyError, OSError):
+        return "local"
+
+
 @dataclass
 class LocalServer:
     """Everything the handlers share, as ``request.app.state.local``."""
@@ -47,6 +57,11 @@ class LocalServer:
     max_concurrent: int
     sandbox_choice: str | None = None
     heartbeat_s: float = DEFAULT_HEARTBEAT_S
+    # who uploads through this server, as versions' created_by
+    user: str = field(default_factory=local_user)
+    # the host names this server answers to (the bind address and any --allow-host), for the
+    # Host-header check; loopback names are always allowed
+    allowed_hosts: frozenset[str] = frozenset()
     runner: RunnerAPI = field(init=False)
     _stopping: asyncio.Future[None] | None = field(default=None, init=False, repr=False)
 

@@ -101,10 +101,13 @@ class RunLauncher(Panel):
     def reload(self) -> None:
         """Fetch the agents, volumes and artifacts again (keeping what is chosen, if it still
         exists)."""
-        agents = sorted(a.name for a in self.client.agents.list())
+        from ..agents import agent_label, agent_rows
+
+        # labelled with the framework, and a claude-code agent whose executable is missing
+        agents = [(agent_label(row), row["name"]) for row in agent_rows(self.client)]
         set_options(self.agent, agents)
         if self.agent.value is None and agents:  # open ready to launch, not on a blank choice
-            self.agent.value = agents[0]
+            self.agent.value = agents[0][1]
         chosen = set(self.volumes.value)
         self.volumes.options = sorted(v.name for v in self.client.volumes.list())
         self.volumes.value = tuple(n for n in self.volumes.options if n in chosen)

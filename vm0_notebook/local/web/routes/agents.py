@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.routing import Route
 
-from vm0_notebook.local.errors import check_name
+from vm0_notebook.local.errors import check_name, invalid
+from vm0_notebook.local.runtime.frameworks import check_framework
+from vm0_notebook.local.runtime.spec import ConfigProblem
 from vm0_notebook.local.store.agents import agent_json, version_json
 from vm0_notebook.local.web.requests import field, json_body, page_args
 from vm0_notebook.local.web.responses import no_content, ok, page
@@ -21,6 +23,16 @@ if TYPE_CHECKING:
 
 def _agents(request: Request) -> AgentStore:
     return local_server(request).agents
+
+
+def _config(body: dict[str, Any]) -> dict[str, Any]:
+    """The body's ``config``, checked by the framework it names (if any)."""
+    config = field(body, "config", dict, required=True)
+    try:
+        check_framework(config)
+    except ConfigProblem as exc:
+        raise invalid(str(exc), exc.param) from None
+    return config
 
 
 async def list_agents(request: Request) -> Response:
@@ -39,7 +51,7 @@ async def create_agent(request: Request) -> Response:
     store = _agents(request)
     row = store.create(
         field(body, "name", str, required=True),
-        field(body, "config", dict, required=True),
+        _config(body),
         field(body, "description", str),
     )
     return ok(store.detail(row), 201)
@@ -58,7 +70,7 @@ async def update_agent(request: Request) -> Response:
     row = store.find(request.path_params["agent_id"])
     row = store.update(
         row,
-        field(body, "config", dict, required=True),
+        _config(body),
         field(body, "description", str),
         field(body, "message", str),
     )

@@ -20,6 +20,7 @@ from vm0_notebook.contract import FINAL_STATUSES, now_iso
 from vm0_notebook.local.errors import invalid
 from vm0_notebook.local.store.records import compact
 from vm0_notebook.local.web.broker import Frame, end_frames, status_frame
+from vm0_notebook.local.web.requests import sequence_number
 from vm0_notebook.local.web.state import local_server
 
 if TYPE_CHECKING:
@@ -37,21 +38,15 @@ BATCH = 512
 
 
 def _last_event_id(request: Request) -> int:
-    query = request.query_params
-    for name in ("last_event_id", "lastEventId"):
-        if (value := query.get(name)) not in (None, ""):
-            break
-    else:
+    name, value = "last_event_id", request.query_params.get("last_event_id")
+    if value in (None, ""):
         name, value = "Last-Event-ID", request.headers.get("last-event-id")
     if value in (None, ""):
         return 0
-    try:
-        number = int(value)
-    except ValueError:
-        number = -1
-    if number < 0:
-        raise invalid(f"'{name}' must be a non-negative integer (an output sequence)",
-                      "last_event_id")
+    number = sequence_number(value)
+    if number is None:
+        raise invalid(f"'{name}' must be a non-negative integer below 2^63 (an output "
+                      "sequence)", "last_event_id")
     return number
 
 
@@ -102,7 +97,7 @@ async def _frames(
             break
     run = server.runs.get(run_id)
     if run["status"] in FINAL_STATUSES:
-        frames = end_frames(run["status"], run["output"], run["error"])
+        frames = end_frames(run)
         if run["status"] != first:  # it ended during the replay
             frames.insert(0, status_frame(run_id, run["status"]))
         yield b"".join(f.encode() for f in frames)

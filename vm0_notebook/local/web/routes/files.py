@@ -12,7 +12,7 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from vm0_notebook.contract import parse_iso
-from vm0_notebook.local.errors import invalid, invalid_state, not_found
+from vm0_notebook.local.errors import ApiError, invalid, invalid_state, not_found
 from vm0_notebook.local.store.tarstream import tar_gz
 from vm0_notebook.local.web.responses import ok
 from vm0_notebook.local.web.state import local_server
@@ -29,16 +29,25 @@ async def receive(request: Request) -> Response:
     if row["version_id"] is not None:
         raise invalid_state("This upload session is already committed")
     path, size, digest = row["path"], row["size"], row["hash"]
+
+    def wrong_size(received: int | str) -> ApiError:
+        return invalid(f"Upload of {path!r} sent {received} bytes but {size} were announced; "
+                       "nothing was kept", "size")
+
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) != size:
+        raise wrong_size(int(declared))
     received = 0
     with server.storage.blobs.writer() as blob:
-        # Read to the end even past a bad size, so the client gets the answer, not a reset.
+        # Counted as it streams: a body longer than announced is refused at the first byte
+        # too many, never written to the end. Leaving the ``with`` drops the temporary file.
         async for chunk in request.stream():
             received += len(chunk)
-            if received <= size:
-                blob.write(chunk)
+            if received > size:
+                raise wrong_size(f"more than {size}")
+            blob.write(chunk)
         if received != size:
-            raise invalid(f"Upload of {path!r} sent {received} bytes but {size} were "
-                          "announced; nothing was kept", "size")
+            raise wrong_size(received)
         if digest and blob.sha256 != digest:
             raise invalid(f"Upload of {path!r} does not match its announced hash; nothing "
                           "was kept", "hash")

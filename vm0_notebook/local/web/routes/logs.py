@@ -6,33 +6,19 @@
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.routing import Route
 
 from vm0_notebook.contract import LOG_LEVELS, LOG_TYPES
 from vm0_notebook.local.errors import invalid
 from vm0_notebook.local.web.requests import page_args, parse_time
-from vm0_notebook.local.web.responses import ok, page
+from vm0_notebook.local.web.responses import page_of_json
 from vm0_notebook.local.web.state import local_server
 
 if TYPE_CHECKING:
-    import sqlite3
-
     from starlette.requests import Request
     from starlette.responses import Response
-
-
-
-
-def log_json(row: sqlite3.Row) -> dict[str, Any]:
-    """A log row as the API shows it (``metadata`` only when there is some)."""
-    entry = {"timestamp": row["timestamp"], "type": row["type"], "level": row["level"],
-             "message": row["message"]}
-    if row["metadata"]:
-        entry["metadata"] = json.loads(row["metadata"])
-    return entry
 
 
 def _choice(request: Request, name: str, allowed: tuple[str, ...]) -> str | None:
@@ -53,7 +39,7 @@ async def run_logs(request: Request) -> Response:
     """``GET /v1/runs/{id}/logs``: the run's log entries, one page."""
     server = local_server(request)
     run_id = request.path_params["run_id"]
-    server.runs.get(run_id)
+    server.runs.require(run_id)
     limit, cursor = page_args(request, shape=(int,))
     order = _choice(request, "order", ("asc", "desc")) or "asc"
     kind = _choice(request, "type", (*LOG_TYPES, "all"))
@@ -63,7 +49,7 @@ async def run_logs(request: Request) -> Response:
         run_id, type=None if kind == "all" else kind, level=level, since=since, until=until,
         order=order, after=cursor and cursor[0], limit=limit + 1,
     )
-    return ok(page(rows, limit, log_json, lambda r: (r["id"],)))
+    return page_of_json(rows, limit)
 
 
 ROUTES = [Route("/v1/runs/{run_id}/logs", run_logs, methods=["GET"])]

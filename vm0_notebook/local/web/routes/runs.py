@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from typing import TYPE_CHECKING, Any
@@ -48,11 +49,19 @@ def _prompt(body: dict[str, Any]) -> str:
     prompt = field(body, "prompt", str, required=True)
     if not prompt.strip():
         raise missing("prompt", "'prompt' must not be empty")
+    if "\0" in prompt:  # no process argument can hold it: the run could only fail
+        raise invalid("'prompt' must not contain NUL characters", "prompt")
     size = len(prompt.encode())
     if size > MAX_PROMPT_BYTES:
         raise invalid(f"'prompt' is {size} bytes; the limit is 1 MiB ({MAX_PROMPT_BYTES} bytes)",
                       "prompt")
     return prompt
+
+
+def body_hash(body: dict[str, Any]) -> str:
+    """The SHA-256 of the body's canonical JSON: key order and spacing do not count."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class _Plan:
@@ -166,19 +175,22 @@ async def create_run(request: Request) -> Response:
     """``POST /v1/runs``: queue a run of an agent."""
     server = local_server(request)
     key = request.headers.get("idempotency-key")
+    body = await json_body(request)
+    idempotency = None
     if key is not None:
         if not key or len(key) > MAX_IDEMPOTENCY_KEY:
             raise invalid(f"'Idempotency-Key' must be 1-{MAX_IDEMPOTENCY_KEY} characters",
                           "Idempotency-Key")
-        existing = server.runs.by_idempotency_key(key)
+        idempotency = (key, body_hash(body))
+        existing = server.runs.by_idempotency_key(*idempotency)
         if existing is not None:
             return ok(run_json(existing), 202)
-    plan = _Plan(server, await json_body(request))
+    plan = _Plan(server, body)
     if server.stopping:  # checked with no await before submit: nothing is left half-made
         raise ApiError("api_error", "internal_error",
                        "The local server is shutting down; start it again and retry")
     run, session = plan.rows()
-    row = server.runs.insert(run, session, key)
+    row = server.runs.insert(run, session, idempotency)
     if row["id"] == run["id"]:
         if plan.secrets:
             server.host.secrets[row["id"]] = plan.secrets

@@ -25,20 +25,11 @@ from vm0_notebook.local.store.blobs import SHA_RE
 from vm0_notebook.local.store.content import check_path, check_tree
 from vm0_notebook.local.store.signing import DEFAULT_TTL_S, iso
 from vm0_notebook.local.store.storages import storage_json, version_json
-from vm0_notebook.local.web.requests import field, json_body, page_args
+from vm0_notebook.local.web.requests import INT64_MAX, field, json_body, page_args
 from vm0_notebook.local.web.responses import no_content, ok, page
 from vm0_notebook.local.web.state import local_server
 
 Handler = Callable[[Request, str], Awaitable[Response]]
-
-
-def _keyset(cursor: tuple[Any, ...] | None, *kinds: type) -> tuple[Any, ...] | None:
-    """The cursor's position checked against the shape this list writes."""
-    if cursor is None:
-        return None
-    if len(cursor) != len(kinds) or not all(map(isinstance, cursor, kinds)):
-        raise invalid("Invalid 'cursor'", "cursor")
-    return cursor
 
 
 def _upload_entries(files: list[Any]) -> list[tuple[str, int, str | None]]:
@@ -49,8 +40,9 @@ def _upload_entries(files: list[Any]) -> list[tuple[str, int, str | None]]:
             raise invalid(f"'files[{i}]' must be an object with 'path' and 'size'", f"files[{i}]")
         path = check_path(item.get("path"), f"files[{i}].path")
         size = item.get("size")
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise invalid(f"'files[{i}].size' must be a non-negative integer", f"files[{i}].size")
+        if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= INT64_MAX:
+            raise invalid(f"'files[{i}].size' must be a non-negative integer below 2^63",
+                          f"files[{i}].size")
         digest = item.get("hash")
         if digest is not None:
             if not isinstance(digest, str) or not SHA_RE.match(digest.lower()):
@@ -68,17 +60,18 @@ async def create(request: Request, kind: str) -> Response:
     """``POST /v1/{kind}s``: a new, empty storage with the given name (201)."""
     body = await json_body(request)
     name = check_name(body.get("name"))
-    return ok(storage_json(local_server(request).storage.create(kind, name)), 201)
+    row = local_server(request).storage.create(kind, name)
+    # the detail, as GET answers it; the platform's create answers it too
+    return ok({**storage_json(row), "current_version": None}, 201)
 
 
 async def index(request: Request, kind: str) -> Response:
     """``GET /v1/{kind}s``: the storages, newest first, paged, optionally by ``name``."""
-    limit, cursor = page_args(request)
+    limit, cursor = page_args(request, shape=(str, str))
     if name := request.query_params.get("name"):
         check_name(name)
-    position = _keyset(cursor, str, str)
     rows = local_server(request).storage.list(
-        kind, name=name or None, after=(position[0], position[1]) if position else None,
+        kind, name=name or None, after=(cursor[0], cursor[1]) if cursor else None,
         limit=limit + 1,
     )
     return ok(page(rows, limit, storage_json, lambda r: (r["created_at"], r["id"])))
@@ -101,11 +94,10 @@ async def delete(request: Request, kind: str) -> Response:
 
 async def versions(request: Request, kind: str) -> Response:
     """``GET /v1/{kind}s/{key}/versions``: its versions, newest first, paged."""
-    limit, cursor = page_args(request)
+    limit, cursor = page_args(request, shape=(int,))
     storage = local_server(request).storage
     sid = storage.find(kind, request.path_params["key"])["id"]
-    position = _keyset(cursor, int)
-    rows = storage.versions(sid, after=position[0] if position else None, limit=limit + 1)
+    rows = storage.versions(sid, after=cursor[0] if cursor else None, limit=limit + 1)
     return ok(page(rows, limit, lambda r: version_json(r, kind), lambda r: (r["number"],)))
 
 
@@ -131,7 +123,7 @@ async def upload(request: Request, kind: str) -> Response:
     session = storage.open_upload(sid, message, expires, entries, held)
     base = str(request.base_url)
     wanted = [
-        {"path": p, "upload_url": server.signer.url(
+        {"path": p, "upload_id": f"{session}.{i}", "upload_url": server.signer.url(
             base, "PUT", f"/storage/uploads/{session}/{i}", expires=expires)[0]}
         for i, (p, _, _) in enumerate(entries) if held[i] is None
     ]
@@ -140,11 +132,12 @@ async def upload(request: Request, kind: str) -> Response:
 
 async def commit(request: Request, kind: str) -> Response:
     """Turn an upload session into a new version; a repeated commit answers the same one."""
-    storage = local_server(request).storage
+    server = local_server(request)
+    storage = server.storage
     sid = storage.find(kind, request.path_params["key"])["id"]
     body = await json_body(request)
     session = field(body, "upload_session_id", str, required=True)
-    vid = storage.commit_upload(sid, session, field(body, "message", str))
+    vid = storage.commit_upload(sid, session, field(body, "message", str), server.user)
     version = storage.version(vid)
     assert version is not None
     files = [{"path": f.path, "size": f.size} for f in storage.files(vid)]
@@ -155,7 +148,7 @@ async def download(request: Request, kind: str) -> Response:
     """Signed URLs of a version's files, or a redirect to its ``format=tar.gz`` archive."""
     server = local_server(request)
     query = request.query_params
-    ref = query.get("version_id") or query.get("versionId") or "latest"
+    ref = query.get("version_id") or "latest"
     _, vid = server.storage.resolve(kind, request.path_params["key"], ref, "version_id")
     base, fmt = str(request.base_url), query.get("format")
     if fmt in ("tar.gz", "tgz"):
@@ -165,7 +158,7 @@ async def download(request: Request, kind: str) -> Response:
         raise invalid("'format' must be 'tar.gz' or left out", "format")
     expires = int(time.time() + DEFAULT_TTL_S)
     files = [
-        {"path": f.path, "size": f.size, "download_url": server.signer.url(
+        {"path": f.path, "size": f.size, "hash": f.sha256, "download_url": server.signer.url(
             base, "GET", f"/storage/blobs/{f.sha256}", expires=expires)[0]}
         for f in server.storage.files(vid)
     ]
