@@ -115,7 +115,7 @@ def test_every_run_status_has_its_colour() -> None:
 
 def test_card_and_usage_of_a_claude_code_run_carry_the_same_figures(module_client) -> None:
     from tests.sample_agents import claude_sample_agent
-    from vm0_notebook.notebook.render import RunRenderer
+    from vm0_notebook.render import RunRenderer
 
     run = module_client.runs.create(agent=claude_sample_agent(module_client), prompt="go")
     assert run.usage is None  # not seen yet

@@ -28,6 +28,7 @@ LOG_DTYPES = {
     "timestamp": "datetime64[ns, UTC]",
     "type": "category",
     "level": "category",
+    "text": "string",
     "message": "string",
     "sequence": "Int64",
     "event_type": "string",
@@ -71,7 +72,7 @@ def busy_run(module_client):
 
 
 def test_logs_have_documented_columns_and_dtypes(mixed_run) -> None:
-    df = mixed_run.logs()
+    df = mixed_run.logs(columns="all")
     assert list(df.columns) == list(frames.LOG_COLUMNS)
     assert dtypes(df) == LOG_DTYPES
     assert df["level"].cat.ordered
@@ -91,11 +92,13 @@ def test_agent_entries_flatten_their_metadata(mixed_run) -> None:
     texts = [json.loads(m) for m in outputs[outputs["event_type"] == "assistant"]["message"]]
     printed = [t["message"]["content"][0]["text"] for t in texts]
     assert printed == [f"line {i}" for i in range(5)]
-    # the stderr line is an agent entry without a sequence: NA, not 0 or NaN-as-float
-    stderr = agent[agent["message"] == "careful"]
-    assert len(stderr) == 1 and stderr["sequence"].isna().all()
-    assert stderr["event_type"].isna().all() and stderr["method"].isna().all()
-    assert stderr["sequence"].iloc[0] is pd.NA
+    # the stderr line is an output event too (a system event), numbered in order
+    stderr = [json.loads(m) for m in outputs[outputs["event_type"] == "system"]["message"]]
+    assert stderr == [{"type": "system", "subtype": "stderr", "text": "careful"}]
+    # entries without a sequence (the system's own lines) have NA, not 0 or NaN-as-float
+    own = mixed_run.logs(type="system", columns="all")
+    assert len(own) and own["sequence"].isna().all() and own["event_type"].isna().all()
+    assert own["sequence"].iloc[0] is pd.NA and own["method"].isna().all()
 
 
 def test_levels_compare_in_severity_order(mixed_run) -> None:
@@ -103,7 +106,7 @@ def test_levels_compare_in_severity_order(mixed_run) -> None:
     severe = df[df["level"] >= "warn"]
     assert len(severe) >= 1
     assert set(severe["level"].astype(str)) <= {"warn", "error"}
-    errors = mixed_run.logs(level="error")
+    errors = mixed_run.logs(level="error", columns="all")
     assert dtypes(errors) == LOG_DTYPES
     assert (errors["level"] == "error").all()
     assert any(json.loads(m).get("result") == "bad" for m in errors["message"] if m[0] == "{")
@@ -122,7 +125,23 @@ def test_logs_that_match_nothing_are_an_empty_frame_with_the_same_dtypes(
     assert list(df.columns) == list(frames.LOG_COLUMNS)
     assert dtypes(df) == LOG_DTYPES
     # empty and full frames concatenate without changing any dtype
-    assert dtypes(pd.concat([df, mixed_run.logs()])) == LOG_DTYPES
+    assert dtypes(pd.concat([df, mixed_run.logs(columns="all")])) == LOG_DTYPES
+
+
+def test_the_default_view_has_what_the_user_saw_and_no_empty_columns(mixed_run) -> None:
+    df = mixed_run.logs()
+    # no network entries in this run: its columns are left out; all of them on request
+    assert {"method", "url", "status", "duration_ms"}.isdisjoint(df.columns)
+    assert list(df.columns[:5]) == ["timestamp", "type", "level", "text", "message"]
+    agent = df[df["event_type"].notna()]
+    texts = agent["text"].tolist()
+    assert [f"line {i}" for i in range(5)] == [t for t in texts if t.startswith("line")]
+    assert "careful" in texts  # the stderr line, as the live view showed it
+    assert all(not t.startswith("{") for t in texts)  # never the raw stream-JSON
+    own = df[df["type"] == "system"]
+    assert (own["text"] == own["message"]).all()  # the server's own lines, as they are
+    with pytest.raises(ValueError, match="columns"):
+        mixed_run.logs(columns="some")
 
 
 LONG_LOG_LINES = 20_000
@@ -138,7 +157,7 @@ def long_run(module_client):
 @pytest.mark.slow
 def test_a_long_log_is_built_whole_with_a_progress_bar(module_client, long_run, capfd) -> None:
     capfd.readouterr()
-    df = frames.logs_frame(module_client.runs.logs(long_run.id, type="agent"))
+    df = frames.logs_frame(module_client.runs.logs(long_run.id, type="agent"), columns="all")
     bar = capfd.readouterr().err
     assert "entries" in bar  # tqdm wrote to stderr: more than a few pages of 100
     seq = df["sequence"].dropna()
@@ -342,11 +361,11 @@ def test_camel_case_answers_give_the_same_frames(local_server, mixed_run) -> Non
     try:
         with Client(api_url=proxy.start(), api_key=local_server.token) as variant:
             run = variant.runs.get(mixed_run.id)
-            logs = run.logs()
+            logs = run.logs(columns="all")
             runs = variant.runs.list(limit=5).to_pandas()
     finally:
         proxy.stop()
-    direct = mixed_run.logs()
+    direct = mixed_run.logs(columns="all")
     assert dtypes(logs) == LOG_DTYPES
     # metadata arrives as {"sequence", "eventType"} and still fills the documented columns
     pd.testing.assert_frame_equal(logs, direct)

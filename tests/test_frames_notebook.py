@@ -35,6 +35,7 @@ def only(outputs: list[dict]) -> dict:
 def test_the_notebook_shows_the_card_frames_and_figures_once(executed) -> None:
     card = only(executed["card"])
     assert 'class="vm0-run ' in card["text/html"] and "completed" in card["text/html"]
+    assert "tex2jax_ignore" in card["text/html"]  # a $ in a prompt is not typeset
     assert card["text/plain"].startswith("Run run_")
 
     dtypes = only(executed["log-dtypes"])["text/plain"]
@@ -43,6 +44,7 @@ def test_the_notebook_shows_the_card_frames_and_figures_once(executed) -> None:
 
     logs = only(executed["logs"])
     assert "<table" in logs["text/html"] and "assistant" in logs["text/html"]
+    assert 'class="vm0-frame tex2jax_ignore mathjax_ignore"' in logs["text/html"]
     metrics = only(executed["metrics"])
     assert "cpu_percent" in metrics["text/html"] and "memory_used_mb" in metrics["text/html"]
     assert "duration" in only(executed["runs"])["text/html"]

@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .api.errors import *  # noqa: F403
     from .api.model_env import NO_MODEL_NOTE, model_configured, model_options
     from .api.run import Run
+    from .notebook.widgets import RunLauncher, RunsBrowser
     from .plots import compare_metrics, plot_runs
 
 # name -> module that defines it; resolved on first attribute access (PEP 562).
@@ -40,12 +41,15 @@ _LAZY = {
     "model_configured": ".api.model_env",
     "model_options": ".api.model_env",
     "NO_MODEL_NOTE": ".api.model_env",
+    "RunLauncher": ".notebook.widgets",
+    "RunsBrowser": ".notebook.widgets",
     **dict.fromkeys(_ERRORS, ".api.errors"),
 }
 
 __all__ = [
-    "NO_MODEL_NOTE", "AsyncClient", "Client", "Run", "__version__", "compare_metrics",
-    "model_configured", "model_options", "plot_runs", *_ERRORS,
+    "NO_MODEL_NOTE", "AsyncClient", "Client", "Run", "RunLauncher", "RunsBrowser",
+    "__version__", "compare_metrics", "model_configured", "model_options", "plot_runs",
+    *_ERRORS,
 ]
 
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 __all__ = [
+    "NO_MATH",
     "STATUS_COLORS",
     "UNSANDBOXED",
     "format_duration",
@@ -36,6 +37,9 @@ STATUS_COLORS = {
     "cancelled": "#ef6c00",
 }
 _OTHER_COLOR = "#757575"
+#: Classes that keep MathJax (JupyterLab's and the classic Notebook's) from typesetting what
+#: is inside: a ``$`` in a prompt or an output is text, never maths.
+NO_MATH = "tex2jax_ignore mathjax_ignore"
 
 # Prompts can be pages long; the card shows the start, run.prompt has all of it.
 PROMPT_CHARS = 300
@@ -198,8 +202,7 @@ def run_html(run: Any, sandbox: str | None = None) -> str:
         )
     return (
         # "$0.0198" next to another "$" would be typeset as maths: MathJax skips these classes
-        '<div class="vm0-run tex2jax_ignore mathjax_ignore" '
-        'style="border:1px solid rgba(128,128,128,.35);'
+        f'<div class="vm0-run {NO_MATH}" style="border:1px solid rgba(128,128,128,.35);'
         f"border-left:4px solid {color};border-radius:4px;padding:6px 10px;margin:2px 0;"
         f'max-width:60em;font-size:13px">'
         f'<div style="margin-bottom:4px"><span style="background:{color};color:#fff;'

@@ -15,6 +15,7 @@ This module imports pandas; it is itself imported only when a frame is asked for
 from __future__ import annotations
 
 import json
+import sys
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -35,6 +36,7 @@ from .api.models import (
     StorageVersion,
 )
 from .api.run import Run
+from .cards import NO_MATH
 
 __all__ = [
     "LOG_COLUMNS",
@@ -54,12 +56,16 @@ LOG_TYPES = contract.LOG_TYPES
 #: Run statuses in lifecycle order; the ``status`` column of a runs frame is this category.
 RUN_STATUSES = contract.STATUSES
 
-#: The columns of :func:`logs_frame`, in order; metadata keys beyond these are not kept.
+#: The columns of :func:`logs_frame` with ``columns="all"``, in order; metadata keys beyond
+#: these are not kept. ``text`` is what a live view showed for the entry (an agent event
+#: rendered as lines), ``message`` the entry as the server sent it.
 LOG_COLUMNS = (
-    "timestamp", "type", "level", "message",
+    "timestamp", "type", "level", "text", "message",
     "sequence", "event_type",                     # agent entries
     "method", "url", "status", "duration_ms",     # network entries
 )  # fmt: skip
+# The columns of every logs frame, even where empty.
+_ALWAYS = frozenset(LOG_COLUMNS[:5])
 #: The columns of :func:`metrics_frame` (indexed by ``timestamp``), NaN where not reported.
 METRIC_COLUMNS = (
     "cpu_percent", "memory_used_mb", "memory_total_mb", "disk_used_mb", "disk_total_mb",
@@ -131,24 +137,55 @@ class _LogColumns:
             texts.extend([None if (v := meta.get(key)) is None
                           else shared.setdefault(str(v), str(v)) for meta in metas])
 
-    def frame(self) -> pd.DataFrame:
-        """The columns gathered so far as a DataFrame with the ``LOG_COLUMNS`` dtypes."""
+    def frame(self, drop_empty: bool = False) -> pd.DataFrame:
+        """The columns gathered so far as a DataFrame with the ``LOG_COLUMNS`` dtypes;
+        ``drop_empty`` leaves out the metadata columns that are empty in every row."""
         micros = np.frombuffer(self.times, dtype=np.int64) if self.times else np.empty(0, np.int64)
         stamps = np.where(micros == _NAT, _NAT, micros * 1000).view("datetime64[ns]")
         types = pd.CategoricalDtype(list(self.type_codes))
-        columns: dict[str, Any] = {
-            "timestamp": pd.DatetimeIndex(stamps).tz_localize("UTC").as_unit("ns"),
-            "type": pd.Categorical.from_codes(_codes(self.types), dtype=types),
-            "level": pd.Categorical.from_codes(_codes(self.levels), dtype=LEVEL),
-            "message": pd.array(self.messages, dtype=TEXT),
-            "sequence": _ints(self.numbers["sequence"]),
-            "event_type": pd.array(self.texts["event_type"], dtype=TEXT),
-            "method": pd.array(self.texts["method"], dtype=TEXT),
-            "url": pd.array(self.texts["url"], dtype=TEXT),
-            "status": _ints(self.numbers["status"]),
-            "duration_ms": pd.array(_floats(self.numbers["duration_ms"]), dtype="Float64"),
+        builders: dict[str, Callable[[], Any]] = {
+            "timestamp": lambda: pd.DatetimeIndex(stamps).tz_localize("UTC").as_unit("ns"),
+            "type": lambda: pd.Categorical.from_codes(_codes(self.types), dtype=types),
+            "level": lambda: pd.Categorical.from_codes(_codes(self.levels), dtype=LEVEL),
+            "text": lambda: pd.array(
+                _shown_texts(self.messages, self.texts["event_type"]), dtype=TEXT),
+            "message": lambda: pd.array(self.messages, dtype=TEXT),
+            "sequence": lambda: _ints(self.numbers["sequence"]),
+            "event_type": lambda: pd.array(self.texts["event_type"], dtype=TEXT),
+            "method": lambda: pd.array(self.texts["method"], dtype=TEXT),
+            "url": lambda: pd.array(self.texts["url"], dtype=TEXT),
+            "status": lambda: _ints(self.numbers["status"]),
+            "duration_ms": lambda: pd.array(_floats(self.numbers["duration_ms"]), dtype="Float64"),
         }
-        return pd.DataFrame({name: columns[name] for name in LOG_COLUMNS})
+        names = list(LOG_COLUMNS)
+        if drop_empty and len(self.messages):  # the metadata no entry has: never built
+            names = [n for n in names if n in _ALWAYS or self._has_values(n)]
+        return plain(pd.DataFrame({name: builders[name]() for name in names}))
+
+    def _has_values(self, name: str) -> bool:
+        """Whether any entry has metadata column ``name``."""
+        if name in self.texts:
+            return any(value is not None for value in self.texts[name])
+        return bool(np.isfinite(np.frombuffer(self.numbers[name], dtype=np.float64)).any())
+
+
+def _shown_texts(messages: list[str | None], event_types: list[str | None]) -> list[str | None]:
+    """What a live view showed for each entry: an agent event's rendered lines, else the
+    message as it is."""
+    from .render import render_event
+
+    texts: list[str | None] = []
+    for message, event_type in zip(messages, event_types, strict=True):
+        if event_type is None or message is None:
+            texts.append(message)
+            continue
+        try:
+            event = json.loads(message)
+        except ValueError:  # a message cut short or not JSON: shown as it is
+            texts.append(message)
+            continue
+        texts.append("\n".join(line.text for line in render_event(event)))
+    return texts
 
 
 def _level_code(level: Any) -> int:
@@ -186,14 +223,18 @@ def _codes(values: array) -> np.ndarray:
     return np.asarray(values, dtype=np.int16) if values else np.empty(0, np.int16)
 
 
-def logs_frame(entries: Iterable[LogEntry], *, progress: bool | None = None) -> pd.DataFrame:
+def logs_frame(
+    entries: Iterable[LogEntry], *, progress: bool | None = None, columns: str = "default"
+) -> pd.DataFrame:
     """Log entries as a DataFrame, one row per entry, in the order given.
 
     Columns (see :data:`LOG_COLUMNS`): ``timestamp`` (``datetime64[ns, UTC]``), ``type``
     (category: agent, system, network), ``level`` (ordered category debug < info < warn <
-    error), ``message`` (string), then the metadata flattened: ``sequence`` and ``event_type``
-    for agent entries, ``method``, ``url``, ``status`` and ``duration_ms`` for network entries,
-    NA where an entry has none.
+    error), ``text`` (what the live view showed: an agent event as the lines it rendered),
+    ``message`` (the entry as sent), then the metadata flattened: ``sequence`` and
+    ``event_type`` for agent entries, ``method``, ``url``, ``status`` and ``duration_ms`` for
+    network entries, NA where an entry has none. By default the metadata columns that are
+    empty in every row are left out; ``columns="all"`` keeps every column.
 
     ``entries`` is consumed lazily, page by page, so a long log never sits in memory twice; a
     progress bar appears once it runs past a few pages (``progress=False`` hides it, ``True``
@@ -202,11 +243,13 @@ def logs_frame(entries: Iterable[LogEntry], *, progress: bool | None = None) -> 
         df = run.logs(type="agent")
         df[df.level >= "warn"]
     """
-    columns = _LogColumns()
+    if columns not in ("default", "all"):
+        raise ValueError(f'columns must be "default" or "all", not {columns!r}')
+    gathered = _LogColumns()
     it = _progress(entries, progress)
     while batch := list(islice(it, BATCH)):
-        columns.add(batch)
-    return columns.frame()
+        gathered.add(batch)
+    return gathered.frame(drop_empty=columns == "default")
 
 
 def _progress(entries: Iterable[LogEntry], progress: bool | None) -> Iterator[LogEntry]:
@@ -256,7 +299,7 @@ def metrics_frame(metrics: RunMetrics) -> pd.DataFrame:
     if not frame.index.is_monotonic_increasing:
         frame = frame.sort_index(kind="stable")
     frame.attrs["summary"] = dict(metrics.summary)
-    return frame
+    return plain(frame)
 
 
 # -- one row per record ------------------------------------------------------------------------
@@ -353,7 +396,7 @@ def records_frame(model: type, items: Iterable[Any]) -> pd.DataFrame:
     data = {name: _column([get(item) for item in rows], kind) for name, get, kind in specs}
     frame = pd.DataFrame(data, columns=[name for name, _, _ in specs])
     order = _newest_first(frame)
-    return frame.iloc[order].reset_index(drop=True) if order is not None else frame
+    return plain(frame.iloc[order].reset_index(drop=True) if order is not None else frame)
 
 
 def _newest_first(frame: pd.DataFrame) -> np.ndarray | None:
@@ -363,3 +406,70 @@ def _newest_first(frame: pd.DataFrame) -> np.ndarray | None:
     keys = ["created_at"] + (["version_number"] if "version_number" in frame else [])
     ordered = frame.sort_values(keys, ascending=False, na_position="last", kind="stable")
     return ordered.index.to_numpy()
+
+
+def runs_summary(runs: pd.DataFrame) -> pd.DataFrame:
+    """A runs frame (``records_frame(Run, ...)``) cut to what a reader scans, by run id:
+    status, agent, started (UTC), duration as ``3.4 s`` and the prompt's first line."""
+    from .cards import format_duration
+
+    started = runs["started_at"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    seconds = runs["duration"].dt.total_seconds()
+    prompt = runs["prompt"].map(_first_line, na_action="ignore")
+    frame = pd.DataFrame(
+        {
+            "status": runs["status"],
+            "agent": runs["agent_name"],
+            "started": pd.array(started, dtype=TEXT),
+            "duration": pd.array(
+                [None if pd.isna(s) else format_duration(s) for s in seconds], dtype=TEXT
+            ),
+            "prompt": pd.array(prompt, dtype=TEXT),
+        }
+    )
+    frame.index = pd.Index(runs["id"], name="run")
+    return plain(frame)
+
+
+# Characters of a prompt's first line in the runs summary; the full frame has it all.
+_PROMPT_CHARS = 60
+
+
+def _first_line(text: str) -> str:
+    lines = text.strip().splitlines() or [""]
+    line, more = lines[0], len(lines) > 1
+    if len(line) > _PROMPT_CHARS:
+        line, more = line[: _PROMPT_CHARS - 1], True
+    return line + "…" if more else line
+
+
+# -- display ------------------------------------------------------------------------------------
+
+# ``frame.attrs`` key of the frames made here: shown without MathJax, since a ``$`` in a prompt
+# or a log line is text (pandas keeps attrs through copies, slices and head()).
+_PLAIN = "vm0_plain"
+# Text reads from the left (the frontends right-align table cells, as for numbers).
+_LEFT = ("<style>.vm0-frame table.dataframe td, .vm0-frame table.dataframe th"
+         "{text-align:left}</style>")
+_shells: set[int] = set()  # the IPython shells whose HTML formatter knows plain frames
+
+
+def plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mark ``frame`` to be shown in a notebook without MathJax typesetting; returns it."""
+    frame.attrs[_PLAIN] = True
+    ipython = sys.modules.get("IPython")  # not imported: no shell to show it in
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is not None and id(shell) not in _shells:
+        shell.display_formatter.formatters["text/html"].for_type(pd.DataFrame, frame_html)
+        _shells.add(id(shell))
+    return frame
+
+
+def frame_html(frame: pd.DataFrame) -> str | None:
+    """A DataFrame's notebook HTML; a frame made here is wrapped so MathJax leaves it alone
+    (any other frame is shown exactly as pandas shows it)."""
+    if not frame.attrs.get(_PLAIN):
+        return frame._repr_html_()
+    with pd.option_context("display.html.use_mathjax", False):
+        body = frame._repr_html_()
+    return None if body is None else f'<div class="vm0-frame {NO_MATH}">{_LEFT}{body}</div>'

@@ -39,3 +39,11 @@ def notebook(local_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
         book = Notebook(client, secret, local_server.token)
         book.run("%load_ext vm0_notebook")
         yield book
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Keep each phase's report on the test item, so fixtures can tell that a test failed."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

@@ -39,9 +39,11 @@ class Lab:
     process: subprocess.Popen[bytes]
     log: Path
 
-    def url_of(self, notebook: str) -> str:
-        """The address that opens ``notebook`` (relative to the root folder) in JupyterLab."""
-        return f"{self.url}/lab/tree/{notebook}?token={self.token}"
+    def url_of(self, notebook: str, workspace: str | None = None) -> str:
+        """The address that opens ``notebook`` (relative to the root folder) in JupyterLab;
+        in a workspace of its own if ``workspace`` is named, so no other tab is open."""
+        where = f"/lab/workspaces/{workspace}" if workspace else "/lab"
+        return f"{self.url}{where}/tree/{notebook}?token={self.token}"
 
     def stop(self) -> None:
         """Stop the server and its kernels."""

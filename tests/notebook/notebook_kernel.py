@@ -106,8 +106,9 @@ def text_of(cell: NotebookNode) -> str:
     previous = None
     for output in cell.outputs:
         if output.output_type == "stream":
-            # one print may reach the kernel as two messages (its text, then its newline)
-            if previous is not None and previous.output_type == "stream":
+            # one print can arrive as two stream messages ("text", "\n"): a reader sees one
+            if previous is not None and previous.output_type == "stream" \
+                    and previous.name == output.name:
                 parts[-1] += output.text
             else:
                 parts.append(output.text)

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 from vm0_notebook.notebook.live import LiveView, TerminalView, summary_lines
 from vm0_notebook.notebook.masking import SecretMasker
-from vm0_notebook.notebook.render import Line
+from vm0_notebook.render import Line
 
 
 class Clock:
@@ -44,10 +44,9 @@ def test_a_flood_of_events_is_drawn_at_most_ten_times_a_second() -> None:
     assert len({display_id for _, display_id, _ in sent.calls}) == 1
     text = sent.calls[-1][0]["text/plain"]
     assert "line 19999" in text and "line 19949" not in text
-    assert (
-        "19,950 earlier lines hidden; run.output has the final text and run.logs() every line"
-        in text
-    )
+    # no -o variable: the hint names the run id, not a variable that does not exist
+    assert "19,950 earlier lines hidden; %vm0 logs run_1 has every line" in text
+    assert "run.output" not in text and "%vm0 attach run_1" in text
 
 
 def test_nothing_new_redraws_only_for_the_clock() -> None:
@@ -133,7 +132,7 @@ def test_finish_always_publishes_and_freezes_the_duration() -> None:
 
 def test_terminal_view_prints_new_lines_not_redraws(capsys) -> None:
     clock = Clock()
-    view = TerminalView(agent="echo", run_id="run_1", tail_lines=3, clock=clock)
+    view = TerminalView(agent="echo", run_id="run_1", tail_lines=3, clock=clock, handle="run")
     view.refresh()
     view.add([Line("a"), Line("b")])
     clock.now += 1

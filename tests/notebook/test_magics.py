@@ -33,6 +33,10 @@ def test_load_ext_is_silent_and_help_lists_every_command(notebook: Notebook) -> 
     for needle in ("%%vm0 run", "--on-interrupt", "%vm0 attach", "%vm0 logs", "%vm0 local",
                    "VM0Magics.tail_lines"):
         assert needle in help_text
+    # five worked examples first, then the commands, in plain text (no reST left over)
+    doc = notebook.get("get_ipython().find_line_magic('vm0').__doc__")
+    assert doc.index("Examples") < doc.index("  5. ") < doc.index("Commands")
+    assert "::" not in doc and "\n.." not in doc and max(map(len, doc.splitlines())) <= 100
 
 
 def test_load_ext_stays_light() -> None:
@@ -66,6 +70,30 @@ def test_run_fills_the_prompt_streams_and_returns_the_run(notebook: Notebook) ->
     assert notebook.value("raw.prompt") == "'keep {name}'"
 
 
+def test_prompts_of_code_agents_are_sent_as_written(notebook: Notebook) -> None:
+    notebook.run("i = 99\ndataset_name = 'penguins.csv'")
+    cell = notebook.run('%%vm0 run python -o code\nfor i in range(3): print(f"item-{i}")')
+    text = text_of(cell)
+    assert "item-0" in text and "item-2" in text and "item-99" not in text
+    assert "filled:" not in text
+    assert notebook.get("code.prompt") == 'for i in range(3): print(f"item-{i}")'
+    cell = notebook.run("%%vm0 run shell\necho 'a b' | awk '{print $2}'")
+    assert "b" in text_of(cell).splitlines() and "filled:" not in text_of(cell)
+    # prose agents get filling, and the cell says what was filled; --fill and --raw override
+    cell = notebook.run("%%vm0 run echo -o prose\nSummarise {dataset_name}.")
+    assert "filled: dataset_name='penguins.csv'" in text_of(cell)
+    assert notebook.get("prose.prompt") == "Summarise penguins.csv."
+    cell = notebook.run("%%vm0 run python --fill\nprint({i} + 1)")
+    assert "100" in text_of(cell) and "filled: i=99" in text_of(cell)
+    cell = notebook.run("%%vm0 run echo --raw -o kept\nSummarise {dataset_name}.")
+    assert notebook.get("kept.prompt") == "Summarise {dataset_name}."
+    # the line's options are filled in for every agent
+    cell = notebook.run("%%vm0 run python --var N={i}\nimport os; print('N is', os.environ['N'])")
+    assert "N is 99" in text_of(cell)
+    _, error = notebook.fails("%%vm0 run echo --fill --raw\nhello")
+    assert "--fill or --raw" in error
+
+
 def test_quiet_and_no_wait_then_attach(notebook: Notebook) -> None:
     notebook.run("%vm0 agents")  # connect first: the once-only "connected to" line is not ours
     cell = notebook.run('%vm0 run echo "quietly" --quiet -o q')
@@ -81,13 +109,14 @@ def test_failed_run_binds_var_and_fails_the_cell_briefly(notebook: Notebook) -> 
     cell, error = notebook.fails("%%vm0 run python -o bad\nprint('working')\n1/0")
     run_id = notebook.get("bad.id")
     assert error == (
-        f"RunFailed: run {run_id} failed: ZeroDivisionError: division by zero. "
+        f"RunFailed: run {run_id} failed: ZeroDivisionError: division by zero (exit code 1). "
         f"Its logs: %vm0 logs {run_id}"
     )
     assert notebook.get("bad.status") == "failed"
-    # said twice, not four times: the agent's result line, then the cell's error
+    # said three times, not more: the traceback on stderr, the result line, the cell's error
     text = text_of(cell)
-    assert "working" in text and text.count("ZeroDivisionError") == 2
+    assert "working" in text and text.count("ZeroDivisionError") == 3
+    assert "Traceback (most recent call last):" in text  # stderr is shown as it came
 
 
 @pytest.mark.parametrize(
@@ -161,6 +190,16 @@ def test_listings_are_dataframes(notebook: Notebook, client) -> None:
     assert sum("image/png" in o.get("data", {}) for o in cell.outputs) == 1  # shown once
     assert "echo" in text_of(notebook.run("%vm0 agents"))
     assert run_id in text_of(notebook.run("%vm0 runs --limit 3 --agent echo"))
+    # compact: what a reader scans, by run id; the full frame with -o
+    notebook.run('%%vm0 run shell -o ml\necho one\necho two')
+    notebook.run("%vm0 runs --limit 2 -o full")
+    assert notebook.get("list(_.columns)") == ["status", "agent", "started", "duration", "prompt"]
+    assert notebook.get("_.index.name") == "run" and notebook.get("_.index[0]") == notebook.get(
+        "ml.id")
+    assert re.fullmatch(r"\d+\.\d s", notebook.get("_.duration.iloc[0]"))
+    assert notebook.get("_.prompt.iloc[0]") == "echo one…"  # the first line, marked as cut
+    assert notebook.get("len(full.columns)") >= 16 and notebook.get("str(full.duration.dtype)") \
+        == "timedelta64[ns]"
     _, error = notebook.fails(f"%vm0 cancel {run_id}")  # it has finished
     assert "cannot be cancelled" in error
 

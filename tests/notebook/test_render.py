@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from vm0_notebook.api.models import Event
-from vm0_notebook.notebook.render import (
+from vm0_notebook.render import (
     EXCERPT_CHARS,
     RESULT_LINES,
     Line,
     RunRenderer,
+    error_line,
     render_event,
     render_run_event,
     shorten,
@@ -143,13 +144,14 @@ def test_the_closing_line_counts_from_the_runs_start() -> None:
     result = {"type": "result", "subtype": "success", "duration_ms": 446, "num_turns": 1}
     event = Event("output", {"type": "result", "data": result,
                              "timestamp": "2026-12-01T20:41:25.500Z"})
-    # a replay: the server's timestamps, the clock the header and the card use
-    assert RunRenderer(started_at=started)(event) == [Line("✓ done · 5.5 s · 1 turn", "result")]
+    # a replay: the server's timestamps, the clock the header and the card use (no turns: no
+    # model reported any usage)
+    assert RunRenderer(started_at=started)(event) == [Line("✓ done · 5.5 s", "result")]
     # live: from the running status event to the result
     ticks = iter([10.0, 12.5])
     render = RunRenderer(clock=lambda: next(ticks))
     assert render(Event("status", {"status": "running"})) == []
-    assert render(event) == [Line("✓ done · 2.5 s · 1 turn", "result")]
+    assert render(event) == [Line("✓ done · 2.5 s", "result")]
 
 
 def test_multiline_text_becomes_several_lines() -> None:
@@ -173,7 +175,7 @@ def test_a_long_result_line_is_cut() -> None:
 
 def test_failed_result_says_why() -> None:
     event = {"type": "result", "subtype": "error", "is_error": True, "result": "out of turns"}
-    assert render_event(event) == [Line("✗ failed: out of turns", "error")]
+    assert render_event(event) == [Line("✗ failed: out of turns", "failed")]
 
 
 def test_a_failure_is_said_once_by_its_last_line() -> None:
@@ -182,7 +184,7 @@ def test_a_failure_is_said_once_by_its_last_line() -> None:
         "type": "result", "subtype": "error", "is_error": True, "duration_ms": 100,
         "num_turns": 0, "result": trace}}, 3)
     render = RunRenderer()
-    assert render(result) == [Line("✗ failed · 0.1 s: ZeroDivisionError: x", "error")]
+    assert render(result) == [Line("✗ failed · 0.1 s: ZeroDivisionError: x", "failed")]
     # the server's error event repeats it: not shown again; a different one is
     assert render(Event("error", {"message": trace})) == []
     assert render(Event("error", {"message": "sandbox died"})) == [
@@ -197,8 +199,18 @@ def test_result_without_cost_or_tokens_does_not_show_zeros() -> None:
     event = {"type": "result", "subtype": "success", "duration_ms": 400, "num_turns": 1,
              "total_cost_usd": 0.0, "usage": {"input_tokens": 0, "output_tokens": 0}}
     assert render_event(event) == [Line("✓ done · 0.4 s · 1 turn", "result")]
+    # nor turns without a model: a command's output is not a conversation
     del event["total_cost_usd"], event["usage"]
-    assert render_event(event) == [Line("✓ done · 0.4 s · 1 turn", "result")]
+    assert render_event(event) == [Line("✓ done · 0.4 s", "result")]
+
+
+def test_stderr_lines_are_dimmed_and_an_exit_code_joins_the_last_stderr_line() -> None:
+    event = {"type": "system", "subtype": "stderr", "text": "warning: low disk"}
+    assert render_event(event) == [Line("warning: low disk", "stderr")]
+    error = "about to fail\nAgent exited with code 3"
+    assert error_line(error) == "about to fail (exit code 3)"
+    assert error_line("Agent exited with code 3") == "Agent exited with code 3"
+    assert error_line("x\nAgent killed by SIGKILL") == "x (killed by SIGKILL)"
 
 
 @pytest.mark.parametrize(

@@ -64,6 +64,17 @@ def test_importing_the_module_does_not_import_ipywidgets() -> None:
     assert out.stdout.strip() == "False"
 
 
+def test_the_widgets_are_at_the_package_top_level_lazily() -> None:
+    code = (
+        "import sys, vm0_notebook as vm0; before = 'vm0_notebook.notebook.widgets' in sys.modules;"
+        " from vm0_notebook.notebook.widgets import RunLauncher, RunsBrowser;"
+        " print(before, vm0.RunLauncher is RunLauncher, vm0.RunsBrowser is RunsBrowser,"
+        " 'RunLauncher' in dir(vm0), 'ipywidgets' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True", "True", "True", "False"]
+
+
 def test_launcher_offers_the_agents_volumes_and_artifacts(client: Any, tmp_path: Path) -> None:
     volume, artifact = _unique("wvol"), _unique("wart")
     (tmp_path / "a.txt").write_text("a")

@@ -297,12 +297,15 @@ class Run:
             options,
         ))
 
-    def logs(self, **filters: Any) -> DataFrame:
-        """The run's logs as a DataFrame; filters as ``client.runs.logs`` (type, level, ...)."""
+    def logs(self, columns: str = "default", **filters: Any) -> DataFrame:
+        """The run's logs as a DataFrame; filters as ``client.runs.logs`` (type, level, ...).
+
+        Columns empty in every row are left out unless ``columns="all"``."""
         from .. import frames
 
         return self._client.await_or_call(
-            self._client.runs.logs(self.id, **filters), frames.logs_frame
+            self._client.runs.logs(self.id, **filters),
+            lambda entries: frames.logs_frame(entries, columns=columns),
         )
 
     def metrics(self) -> DataFrame:

@@ -8,6 +8,8 @@
     ('input-data', '3f2a9c1d')
     >>> fill("Summarise {name} in {{braces}}", {"name": "penguins"})
     'Summarise penguins in {braces}'
+    >>> filled_line([("name", "penguins")])
+    "filled: name='penguins'"
 
 Every function raises :class:`~.errors.MagicError` with one line saying what to fix.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import string
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -58,18 +61,45 @@ def parse_ref(ref: str, option: str) -> tuple[str, str | None]:
     return name, version or None
 
 
-def fill(template: str, namespace: Mapping[str, Any]) -> str:
+def fill(
+    template: str, namespace: Mapping[str, Any], filled: list[tuple[str, Any]] | None = None
+) -> str:
     """Fill each ``{python expression}`` of ``template`` (a prompt or a word of the magic line)
-    from ``namespace``; ``{{`` and ``}}`` stay literal braces, as in an f-string.
+    from ``namespace``; ``{{`` and ``}}`` stay literal braces, as in an f-string. Each
+    expression and its value are appended to ``filled``, when given.
     """
     if "{" not in template and "}" not in template:
         return template
-    from IPython.utils.text import FullEvalFormatter
-
+    out: list[str] = []
     try:
-        return FullEvalFormatter().vformat(template, (), namespace)  # type: ignore[arg-type]
+        for literal, field, spec, conversion in string.Formatter().parse(template):
+            out.append(literal)
+            if field is None:
+                continue
+            expression = f"{field}:{spec}" if spec else field  # a slice, as in IPython
+            value = eval(expression, dict(namespace))  # the user's own notebook namespace
+            if filled is not None:
+                filled.append((expression, value))
+            out.append(_CONVERSIONS.get(conversion or "s", str)(value))
     except Exception as exc:
         raise MagicError(
             f"cannot fill in {{...}}: {type(exc).__name__}: {exc}. Write {{{{ and }}}} for "
             "literal braces, or add --raw to send the prompt as it is"
         ) from None
+    return "".join(out)
+
+
+_CONVERSIONS = {"s": str, "r": repr, "a": ascii}
+#: Longest value shown in the ``filled:`` line; the prompt itself has all of it.
+FILLED_VALUE_CHARS = 60
+
+
+def filled_line(filled: list[tuple[str, Any]]) -> str:
+    """``filled: dataset_name='penguins.csv', n=3``: what ``fill`` put into a prompt."""
+    parts = []
+    for expression, value in filled:
+        text = repr(value)
+        if len(text) > FILLED_VALUE_CHARS:
+            text = text[: FILLED_VALUE_CHARS - 1] + "…"
+        parts.append(f"{expression}={text}")
+    return "filled: " + ", ".join(parts)

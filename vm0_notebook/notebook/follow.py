@@ -24,8 +24,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..render import RunRenderer, error_line
 from .live import LiveView
-from .render import RunRenderer, error_line
 
 OnInterrupt = Literal["cancel", "detach"]
 

@@ -31,9 +31,9 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from ..cards import STATUS_COLORS, VERSION_CHARS, format_duration
+from ..cards import NO_MATH, STATUS_COLORS, VERSION_CHARS, format_duration
+from ..render import CLOSING_KINDS, Line, error_line
 from .masking import SecretMasker
-from .render import Line, error_line
 
 __all__ = ["LiveView", "TerminalView", "error_line", "ipython_publisher", "summary_lines"]
 
@@ -45,11 +45,43 @@ CLOCK_PERIOD = 1.0
 
 _KIND_STYLES = {
     "error": "color:#c62828",
+    "failed": "color:#c62828;font-weight:bold",
     "ok": "color:#2e7d32",
     "result": "font-weight:bold",
     "tool": "color:#6a1b9a",
+    "stderr": "opacity:0.7",
     "info": "opacity:0.7",
 }
+
+# Runs in the browser after each redraw of a trusted output: the frontend replaces the whole
+# HTML, so this puts the previous tail box back (the same element, updated in place) and keeps
+# it at the newest line unless the user scrolled up, where it stays. Without scripts (a saved,
+# untrusted notebook) the box's column-reverse layout still opens at the newest line.
+_KEEP_SCROLL = """<script>(function () {
+  var view = document.currentScript && document.currentScript.previousElementSibling;
+  var box = view && view.querySelector && view.querySelector(".vm0-live-tail");
+  if (!box) return;
+  var id = view.getAttribute("data-vm0-view");
+  var boxes = window.vm0LiveBoxes || (window.vm0LiveBoxes = {});
+  var old = boxes[id];
+  if (old && old !== box) {
+    old.replaceChildren.apply(old, Array.prototype.slice.call(box.childNodes));
+    box.replaceWith(old);
+    box = old;
+  }
+  boxes[id] = box;
+  if (!box.vm0Watched) {
+    box.vm0Watched = true;
+    box.vm0Stuck = true;
+    box.addEventListener("scroll", function () {
+      // column-reverse: scrollTop is 0 at the newest line and negative above it
+      box.vm0Stuck = box.scrollTop > -4;
+      box.vm0FromTop = box.scrollHeight - box.clientHeight + box.scrollTop;
+    });
+  }
+  box.scrollTop = box.vm0Stuck ? 0 : box.vm0FromTop - (box.scrollHeight - box.clientHeight);
+  if (view.getAttribute("data-vm0-final")) delete boxes[id];
+})();</script>"""
 
 
 def ipython_publisher(bundle: Bundle, display_id: str, update: bool) -> None:
@@ -73,7 +105,7 @@ class LiveView:
         tail_lines: int = 100,
         max_updates_per_second: float = 10.0,
         masker: SecretMasker | None = None,
-        handle: str = "run",
+        handle: str | None = None,
         started_at: datetime | None = None,
         publish: Publisher = ipython_publisher,
         clock: Callable[[], float] = time.monotonic,
@@ -86,6 +118,7 @@ class LiveView:
         self.total = 0
         self.updates = 0
         self.summary: list[Line] = []
+        self.closing: list[Line] = []
         self._tail: deque[Line] = deque(maxlen=max(1, tail_lines))
         self._period = 1.0 / max_updates_per_second if max_updates_per_second > 0 else 0.0
         self._publish = publish
@@ -110,8 +143,12 @@ class LiveView:
         """Append rendered lines to the tail (they are masked when drawn); thread-safe."""
         if lines:
             with self._lock:
-                self._tail.extend(lines)
-                self.total += len(lines)
+                for line in lines:
+                    if line.kind in CLOSING_KINDS:  # the run's result: drawn below the box
+                        self.closing.append(line)
+                    else:
+                        self._tail.append(line)
+                        self.total += 1
             self._dirty = True
 
     def note(self, text: str, kind: str = "info") -> None:
@@ -155,6 +192,9 @@ class LiveView:
         the reference facts to it.
         """
         self.set_status(getattr(run, "status", None))
+        if self.status in ("cancelled", "timeout"):  # the agent's result says "failed"
+            with self._lock:
+                self.closing = [_restate(line, self.status) for line in self.closing]
         ms = getattr(run, "execution_time_ms", None)
         self._duration = ms / 1000 if isinstance(ms, int | float) else self.elapsed()
         mask = self._masker.mask
@@ -183,16 +223,33 @@ class LiveView:
         mask = self._masker.mask
         return total, [Line(mask(text), kind) for text, kind in tail]
 
+    def closing_lines(self) -> list[Line]:
+        """The run's closing lines (its result), masked."""
+        with self._lock:
+            closing = list(self.closing)
+        mask = self._masker.mask
+        return [Line(mask(text), kind) for text, kind in closing]
+
+    def where_all(self) -> str:
+        """Where the whole output is, naming only what exists (the -o variable, or the id)."""
+        if self.handle:
+            return f"{self.handle}.output has the final text and {self.handle}.logs() every line"
+        return f"%vm0 logs {self.run_id} has every line"
+
+    def attach_line(self) -> Line | None:
+        """While the run is not finished: how to follow it again (also from a new kernel)."""
+        if self.summary or self._duration is not None:
+            return None
+        return Line(f"to follow it again (after a kernel restart too): %vm0 attach {self.run_id}",
+                    "info")
+
     def hidden_note(self, shown: tuple[int, list[Line]] | None = None) -> str | None:
         """What the tail leaves out, and where to find it; None when nothing is hidden."""
         total, lines = self.shown() if shown is None else shown
         hidden = total - len(lines)
         if hidden <= 0:
             return None
-        return (
-            f"… {hidden:,} earlier line{'s' if hidden != 1 else ''} hidden; "
-            f"{self.handle}.output has the final text and {self.handle}.logs() every line"
-        )
+        return f"… {hidden:,} earlier line{'s' if hidden != 1 else ''} hidden; {self.where_all()}"
 
     def text(self, shown: tuple[int, list[Line]] | None = None) -> str:
         """The view as plain text."""
@@ -202,20 +259,28 @@ class LiveView:
         if note:
             out.append(note)
         out.extend(line.text for line in shown[1])
+        out.extend(line.text for line in self.closing_lines())
+        attach = self.attach_line()
+        if attach:
+            out.append(attach.text)
         if self.summary:
             out.append("")
             out.extend(line.text for line in self.summary)
         return "\n".join(out)
 
     def html(self, shown: tuple[int, list[Line]] | None = None) -> str:
-        """The view as HTML (header, scrolling tail, summary)."""
+        """The view as HTML: header, a tail box scrolled to its newest line, closing lines,
+        the attach line (while running) and the summary; never typeset as maths."""
         shown = self.shown() if shown is None else shown
         colour = STATUS_COLORS.get(self.status, STATUS_COLORS["pending"])
         esc = html.escape
+        final = ' data-vm0-final="1"' if self.summary else ""
         parts = [
-            '<div class="vm0-live" style="font-family:var(--jp-code-font-family,monospace);'
+            f'<div class="vm0-live {NO_MATH}" data-vm0-view="{self._display_id}"{final}'
+            ' style="font-family:var(--jp-code-font-family,monospace);'
             'font-size:12px;line-height:1.35">',
-            f'<div style="font-weight:bold">{esc(self.agent)} · <code>{esc(self.run_id)}</code>'
+            f'<div class="vm0-live-header" style="font-weight:bold">{esc(self.agent)} · '
+            f'<code>{esc(self.run_id)}</code>'
             f' · <span style="color:{colour}">{esc(self.status)}</span>'
             f" · {esc(format_duration(self.elapsed()))}</div>",
         ]
@@ -223,16 +288,31 @@ class LiveView:
         if note:
             parts.append(f'<div style="opacity:0.7">{esc(note)}</div>')
         if shown[1]:
+            # column-reverse: the box opens at its newest line, even where no script runs
             parts.append(
-                '<pre style="margin:2px 0;max-height:24em;overflow:auto;white-space:pre-wrap">'
+                '<div class="vm0-live-tail" style="margin:2px 0;max-height:24em;overflow:auto;'
+                'display:flex;flex-direction:column-reverse">'
+                '<pre style="margin:0;flex:none;overflow:visible;white-space:pre-wrap">'
                 + "\n".join(_html_line(line) for line in shown[1])
-                + "</pre>"
+                + "</pre></div>"
+            )
+        closing = self.closing_lines()
+        attach = self.attach_line()
+        if attach:
+            closing.append(attach)
+        if closing:
+            parts.append(
+                '<div class="vm0-live-closing">'
+                + "<br>".join(_html_line(line) for line in closing) + "</div>"
             )
         if self.summary:
             parts.append(
-                "<div>" + "<br>".join(_html_line(line) for line in self.summary) + "</div>"
+                '<div class="vm0-live-summary">'
+                + "<br>".join(_html_line(line) for line in self.summary) + "</div>"
             )
         parts.append("</div>")
+        if shown[1]:
+            parts.append(_KEEP_SCROLL)
         return "".join(parts)
 
     def bundle(self) -> Bundle:
@@ -241,27 +321,35 @@ class LiveView:
         return {"text/plain": self.text(shown), "text/html": self.html(shown)}
 
 
+def _restate(line: Line, status: str) -> Line:
+    """A closing ``✗ failed`` line of a run that was cancelled or timed out, saying so."""
+    head = "✗ failed"
+    if not line.text.startswith(head):
+        return line
+    rest = line.text[len(head):]
+    if rest.lower() in (": run cancelled", ""):  # nothing left to say beyond the status
+        rest = ""
+    return Line(f"✗ {status}{rest}", line.kind)
+
+
 def _html_line(line: Line) -> str:
     style = _KIND_STYLES.get(line.kind)
     text = html.escape(line.text)
     return f'<span style="{style}">{text}</span>' if style else text
 
 
-def summary_lines(run: Any, handle: str = "run", *, card: bool = False) -> list[Line]:
+def summary_lines(run: Any, handle: str | None = None, *, card: bool = False) -> list[Line]:
     """The end of a live view: what ``run`` used, and what to type next.
 
     The header above already says the status and the duration, and the cell's error (for a run
     that did not complete) says what went wrong and how to look into it. ``card``: the Run's
     card follows (a completed run is the cell's value) and names the versions, session and
-    checkpoint, so only the next commands are left to say here.
+    checkpoint, so only the next commands are left to say here. ``handle`` is the variable
+    the Run is bound to (``-o VAR``), if any: hints name only what exists.
     """
     status = getattr(run, "status", None) or "-"
-    run_id = getattr(run, "id", "RUN")
     if card:
-        steps = [f"%vm0 logs {run_id}", f'{handle}.follow_up("...")']
-        if getattr(run, "artifact_name", None):
-            steps.append(f"{handle}.artifact()")
-        return [Line("next: " + "  ·  ".join(steps), "info")]
+        return [Line("next: " + "  ·  ".join(_next_steps(run, handle)), "info")]
     lines = []
     where = [
         f"{label} {value}"
@@ -284,8 +372,21 @@ def summary_lines(run: Any, handle: str = "run", *, card: bool = False) -> list[
     if used:
         lines.append(Line("used: " + " · ".join(used), "info"))
     if status == "completed":  # shown without its card (a terminal, or the summary alone)
-        lines.append(Line(f'next: %vm0 logs {run_id}  ·  {handle}.follow_up("...")', "info"))
+        lines.append(Line("next: " + "  ·  ".join(_next_steps(run, handle)), "info"))
     return lines
+
+
+def _next_steps(run: Any, handle: str | None) -> list[str]:
+    run_id = getattr(run, "id", "RUN")
+    steps = [f"%vm0 logs {run_id}"]
+    session = getattr(run, "session_id", None)
+    if handle:
+        steps.append(f'{handle}.follow_up("...")')
+        if getattr(run, "artifact_name", None):
+            steps.append(f"{handle}.artifact()")
+    elif session:
+        steps.append(f"%%vm0 run --session {session}")
+    return steps
 
 
 def _short(version: Any) -> str:
@@ -318,13 +419,14 @@ class TerminalView(LiveView):
         if new > shown:
             out.append(
                 f"… {new - shown:,} line{'s' if new - shown != 1 else ''} skipped; "
-                f"{self.handle}.output has the final text and {self.handle}.logs() every line"
+                f"{self.where_all()}"
             )
         if shown:
             out.extend(line.text for line in lines[-shown:])
         self._printed = total
         if self.summary and not self._summary_printed:
             self._summary_printed = True
+            out.extend(line.text for line in self.closing_lines())
             out.append("")
             out.extend(line.text for line in self.summary)
         if out:

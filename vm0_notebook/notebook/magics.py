@@ -18,6 +18,7 @@ them, so ``%load_ext vm0_notebook`` costs almost nothing.
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Callable
 from typing import Any
 
@@ -28,7 +29,7 @@ from traitlets import Float, Int
 from traitlets.config import Configurable
 
 from ..api.errors import FolderNotEmptyError, MagicError, RunFailed
-from .args import check_env_name, fill, parse_pairs, parse_ref, split_line
+from .args import check_env_name, fill, filled_line, parse_pairs, parse_ref, split_line
 from .masking import SecretMasker
 
 _RUN_CLASS = ("vm0_notebook.api.run", "Run")
@@ -137,7 +138,7 @@ class VM0Magics(Magics, Configurable):
             raise MagicError(f"unknown command {name!r}; the commands are: {', '.join(_COMMANDS)}")
         if cell is not None and name not in ("run", "map"):
             raise MagicError(f"%%vm0 {name} takes no cell body; use %vm0 {name} on one line")
-        if "--raw" not in rest:
+        if name != "run" and "--raw" not in rest:  # run fills its options once parsed
             rest = [fill(word, self.shell.user_ns) for word in rest]
         try:
             args = _parse(command, rest)
@@ -177,22 +178,42 @@ class VM0Magics(Magics, Configurable):
         "--on-interrupt", choices=("cancel", "detach"), default="cancel",
         help="on Ctrl-C (or --timeout): cancel the run (default) or leave it running",
     )
-    @argument("--raw", action="store_true", help="send the prompt as is, without {expr} filling")
+    @argument(
+        "--fill", action="store_true",
+        help="fill {expression} in the prompt from the notebook's variables, whatever the agent",
+    )
+    @argument(
+        "--raw", action="store_true",
+        help="send the prompt and the line exactly as written: no {expression} filling at all",
+    )
     def _run(self, args: Any, cell: str | None) -> Any:
         """Run an agent with the cell body as its prompt and show its output live.
 
-        {expression} in the prompt and the line is filled in from the notebook's variables
-        ({{ and }} stay literal braces; --raw turns this off). The cell's value is the Run; a
-        run that fails, times out or is cancelled fails the cell (after binding -o VAR).
+        The prompt is sent as written to agents whose prompt is code (the built-in python and
+        shell: their config says "prompt": "code"); for agents whose prompt is prose, such as
+        echo and Claude Code, each {expression} in it is filled in from the notebook's variables
+        ({{ and }} stay literal braces) and the cell says what was filled. --fill fills in any
+        prompt, --raw none. {expression} in the options of the line is always filled in
+        (unless --raw). The cell's value is the Run; a run that fails, times out or is
+        cancelled fails the cell (after binding -o VAR).
         """
+        if args.fill and args.raw:
+            raise MagicError("give --fill or --raw, not both")
         agent, prompt = args.agent, " ".join(args.prompt)
         if cell is not None:
             if prompt:
                 raise MagicError("give the prompt either in the cell body or on the line, not both")
-            # the line's words were filled in already; the body is filled here
-            prompt = cell.strip("\n") if args.raw else fill(cell.strip("\n"), self.shell.user_ns)
+            prompt = cell.strip("\n")
         elif not prompt and agent and (args.session or args.checkpoint):
             agent, prompt = None, agent  # %vm0 run --session ID "prompt"
+        if not args.raw:
+            agent = agent and fill(agent, self.shell.user_ns)
+            _fill_options(args, self.shell.user_ns)
+        if prompt.strip() and self._fills(args, agent):
+            filled: list[tuple[str, Any]] = []
+            prompt = fill(prompt, self.shell.user_ns, filled)
+            if filled:
+                print(self.masker.mask(filled_line(filled)))
         if not agent and not (args.session or args.checkpoint):
             raise MagicError("name the agent: %%vm0 run AGENT (or give --session/--checkpoint)")
         if not prompt.strip():
@@ -228,6 +249,16 @@ class VM0Magics(Magics, Configurable):
         for value in (modelled.get("secrets") or {}).values():
             self.masker.add(value)
         return modelled
+
+    def _fills(self, args: Any, agent: str | None) -> bool:
+        """Whether ``{...}`` in this run's prompt is filled in: --fill/--raw, else the agent's
+        config ("prompt": "code" is sent as written; prose, the default, is filled)."""
+        if args.raw or args.fill:
+            return bool(args.fill)
+        if not agent:  # a follow-up by session or checkpoint: as written unless --fill
+            return False
+        config = self.client.agents.get(agent).config or {}
+        return config.get("prompt", "text") != "code"
 
     def _run_request(self, args: Any, agent: str | None, prompt: str) -> dict[str, Any]:
         volumes = dict(parse_ref(ref, "--volume") for ref in args.volume or ())
@@ -292,7 +323,7 @@ class VM0Magics(Magics, Configurable):
 
         options: dict[str, Any] = dict(
             tail_lines=self.tail_lines, max_updates_per_second=self.max_updates_per_second,
-            masker=self.masker, handle=var or "run",
+            masker=self.masker, handle=var,
         )
         if quiet:
             view = LiveView.for_run(run, publish=_noop_publish, **options)
@@ -343,8 +374,16 @@ class VM0Magics(Magics, Configurable):
     @argument("--agent", metavar="NAME", help="only runs of this agent")
     @argument("--since", metavar="T", help="only runs created since T (ISO-8601)")
     @argument("--limit", type=int, default=20, metavar="N", help="at most N runs (default 20)")
+    @argument(
+        "-o", "--output", dest="out", metavar="VAR",
+        help="bind the full frame (every column) to VAR",
+    )
     def _runs(self, args: Any, cell: str | None) -> Any:
-        """The most recent runs, newest first, as a DataFrame."""
+        """The most recent runs, newest first: status, agent, start, duration and prompt.
+
+        The full frame (every column, typed) is bound to VAR with -o VAR, and is what
+        client.runs.list().to_pandas() gives.
+        """
         import itertools
 
         from .. import frames
@@ -355,7 +394,10 @@ class VM0Magics(Magics, Configurable):
         client = self.client
         agent_id = client.agents.get(args.agent).id if args.agent else None
         runs = client.runs.list(status=args.status, agent_id=agent_id, since=args.since)
-        return frames.records_frame(Run, itertools.islice(runs, args.limit))
+        full = frames.records_frame(Run, itertools.islice(runs, args.limit))
+        if args.out:
+            self.shell.user_ns[args.out] = self.masker.mask_frame(full)
+        return frames.runs_summary(full)
 
     @magic_arguments("vm0 logs")
     @argument("run", metavar="RUN", help="the run id")
@@ -563,6 +605,18 @@ class VM0Magics(Magics, Configurable):
                 pass
 
 
+def _fill_options(args: Any, namespace: dict[str, Any]) -> None:
+    """Fill ``{expression}`` in the run's option values (not its prompt), in place."""
+    for dest in ("session", "checkpoint", "agent_version", "artifact"):
+        value = getattr(args, dest)
+        if value:
+            setattr(args, dest, fill(value, namespace))
+    for dest in ("var", "volume", "secret"):
+        values = getattr(args, dest)
+        if values:
+            setattr(args, dest, [fill(value, namespace) for value in values])
+
+
 def _size(size: int) -> str:
     """``5046`` -> ``4.9 KiB``."""
     if size < 1024:
@@ -603,15 +657,64 @@ _COMMANDS: dict[str, Callable[..., Any]] = {
     "config": VM0Magics._config,
 }
 
+_EXAMPLES = """\
+Run VM0 agents from notebook cells and look at what they did.
+
+Examples
+
+  1. Ask an agent, with a notebook variable filled into the prompt:
+       %%vm0 run echo -o run
+       Summarise {dataset_name}.
+     The cell shows the run live; run is the Run (run.output, run.logs()).
+
+  2. Run code as written (python and shell prompts are never filled):
+       %%vm0 run python
+       for i in range(3): print(f"item-{i}")
+
+  3. Start a long run, come back to it later (also after a kernel restart):
+       %vm0 run shell "sleep 600; echo done" --no-wait
+       %vm0 attach RUN_ID
+
+  4. Give an agent data and keep what it writes:
+       %vm0 push ./data input-data
+       %%vm0 run shell --volume input-data --artifact counts
+       wc -l volumes/input-data/* > artifact/counts.txt
+     then %vm0 mount artifact counts downloads the new version.
+
+  5. Look back: recent runs, one run's logs and metrics:
+       %vm0 runs --status failed
+       %vm0 logs RUN_ID
+       %vm0 metrics RUN_ID --plot
+
+Display options: %config VM0Magics.tail_lines = 100 (lines kept on screen),
+%config VM0Magics.max_updates_per_second = 10.
+
+The built-in claude agent gets the kernel's model settings: ANTHROPIC_API_KEY and
+ANTHROPIC_AUTH_TOKEN as secrets, ANTHROPIC_BASE_URL and ANTHROPIC_MODEL as variables; with
+none set, %%vm0 run claude says how to set one and skips the run.
+"""
+
+
+def _command_help(name: str, command: Callable[..., Any]) -> str:
+    """One command in plain text: its usage line, what it does, then its options."""
+    parser = command.parser  # type: ignore[attr-defined]
+    words = parser.format_usage().split()[1:]  # without "usage:"
+    words[0] = "%%vm0" if name in ("run", "map") else "%vm0"  # the cell magics
+    usage = textwrap.fill(" ".join(words), 96, subsequent_indent="        ")
+    # magic_arguments turned __doc__ into reST; the parser keeps the docstring as written
+    paragraphs = (parser.description or "").strip().split("\n\n")
+    lines = [usage, *(textwrap.fill(" ".join(p.split()), 96, initial_indent="    ",
+                                    subsequent_indent="    ") for p in paragraphs if p.strip())]
+    for action in parser._actions:  # argparse keeps no public list of its arguments
+        if action.help and action.option_strings and action.dest != "help":
+            metavar = f" {action.metavar}" if action.metavar else ""
+            lines.append(f"    {', '.join(action.option_strings)}{metavar}: {action.help}")
+    return "\n".join(lines)
+
+
 VM0Magics.vm0.__doc__ = (
-    "Run VM0 agents from cells and look at what they did.\n\n"
-    "    %%vm0 run AGENT [options]\n    <prompt, with {python expression} filled in>\n\n"
-    "Display options: %config VM0Magics.tail_lines = 100, "
-    "%config VM0Magics.max_updates_per_second = 10.\n\n"
-    "The built-in claude agent gets the kernel's model settings: ANTHROPIC_API_KEY and "
-    "ANTHROPIC_AUTH_TOKEN as secrets, ANTHROPIC_BASE_URL and ANTHROPIC_MODEL as variables; "
-    "with none set, %%vm0 run claude says how to set one and skips the run.\n\n"
-    + "\n".join(command.__doc__ or "" for command in _COMMANDS.values())
+    _EXAMPLES + "\nCommands\n\n"
+    + "\n\n".join(_command_help(name, command) for name, command in _COMMANDS.items())
 )
 
 

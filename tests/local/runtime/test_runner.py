@@ -7,6 +7,7 @@ import itertools
 import json
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -59,14 +60,21 @@ def test_an_agents_own_result_is_not_doubled(api: Api) -> None:
     assert run.events[-1]["type"] == "result"
 
 
+def _stderr(run: Any) -> list[str]:
+    """The stderr lines of a run, from its ``system`` events of subtype ``stderr``."""
+    return [e["text"] for e in run.events if e["type"] == "system" and e["subtype"] == "stderr"]
+
+
 def test_failure_reports_the_last_stderr_lines(api: Api) -> None:
     run = api.run("shell", "echo partial\necho 'warming up' >&2\necho 'the real problem' >&2\n"
                            "exit 3")
     assert run.status == "failed"
     assert "the real problem" in run.detail["error"]
     assert run.result["subtype"] == "error" and run.result["is_error"] is True
+    # stderr lines are streamed as they come, and the error ends with the exit code
+    assert _stderr(run) == ["warming up", "the real problem"]
+    assert run.detail["error"].endswith("the real problem\nAgent exited with code 3")
     messages = [entry["message"] for entry in run.logs]
-    assert "the real problem" in messages
     assert any("exited with code 3" in m for m in messages)
     assert any("Sandbox" in m for m in messages)
 
@@ -137,7 +145,7 @@ def test_secrets_are_masked_in_output_logs_and_errors(api: Api) -> None:
     assert secret not in run.everything()
     assert run.texts[0] == "token is ***"
     assert run.events[1]["message"]["content"][0]["content"] == "***"
-    assert "stderr says ***" in [entry["message"] for entry in run.logs]
+    assert "stderr says ***" in _stderr(run)
     assert "***" in run.detail["error"]
 
 

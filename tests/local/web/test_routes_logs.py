@@ -92,7 +92,11 @@ def test_entries_with_quotes_newlines_and_unicode_come_back_as_printed(api):
     text = 'say "hi"\\tback\\\\slash ünï 😀 </script>'
     done = api.run("shell", f"printf '%s\\n' '{text}' >&2; echo ok")
     messages = [e["message"] for e in api.logs(done.detail["id"], type="agent")]
-    assert text in messages  # the stderr line, a plain message, exactly as printed
+    # the stderr line is an output event (system/stderr), its log entry that event's JSON:
+    # the text comes back exactly as printed, and the message stays one line
+    events = [json.loads(m) for m in messages]
+    assert {"type": "system", "subtype": "stderr", "text": text} in events
+    assert all("\n" not in m for m in messages)
 
 
 def test_a_data_folder_from_before_stored_entries_serves_its_logs(start_server, tmp_path):

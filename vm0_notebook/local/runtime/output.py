@@ -145,14 +145,17 @@ class AgentOutput:
             output(self.run_id, "assistant", text_event(line))
 
     def stderr_lines(self, lines: list[str]) -> None:
-        """Report complete stderr lines as agent logs (blank ones are skipped)."""
-        log, mask = self.host.log, self.masker
+        """Report complete stderr lines as ``system`` events of subtype ``stderr`` (blank ones
+        are skipped)."""
+        output, mask = self.host.output, self.masker
         for line in lines:
             if not line.strip():
                 continue
             line = mask.mask(line)
             self.stderr_tail.append(line)
-            log(self.run_id, "agent", "info", line, {"stream": "stderr"})
+            # an output event (so live views show it in place; other readers skip system
+            # subtypes they do not know), which is also the run's agent log entry
+            output(self.run_id, "system", {"type": "system", "subtype": "stderr", "text": line})
 
     def stderr_error(self) -> str | None:
         """The last stderr lines, as the error of a failed run (None if there were none)."""
@@ -166,23 +169,23 @@ class AgentOutput:
     ) -> dict[str, Any]:
         """A ``result`` event for an agent that printed none, shaped like Claude Code's.
 
-        Its ``result`` is the error of a failed run, else the text of the assistant events
-        joined by newlines: whole when it fits :data:`RESULT_TEXT_CHARS`, else its last lines
+        Its ``result`` is the text of the assistant events joined by newlines, followed for a
+        failed run by its error: whole when it fits :data:`RESULT_TEXT_CHARS`, else its last lines
         after a note, with ``result_truncated: true`` (the output events hold the whole).
         It has no ``total_cost_usd`` and no ``usage``: a local process reports neither, and a
         made-up zero would read as a real figure."""
         truncated = False
-        if is_error:
-            text = error or "The run failed"
-        else:
-            text, dropped = "\n".join(self._texts), self._dropped_chars
-            if len(text) > RESULT_TEXT_CHARS:  # one line longer than the whole budget
-                dropped += len(text) - RESULT_TEXT_CHARS
-                text = text[-RESULT_TEXT_CHARS:]
-            if dropped:
-                truncated = True
-                text = (f"[… the first {dropped:,} characters are in the run's output events"
-                        f" and logs]\n{text}")
+        text, dropped = "\n".join(self._texts), self._dropped_chars
+        if is_error:  # what it printed stays the run's output; the error is its last lines
+            failure = error or "The run failed"
+            text = f"{text}\n{failure}" if text else failure
+        if len(text) > RESULT_TEXT_CHARS:  # one line longer than the whole budget
+            dropped += len(text) - RESULT_TEXT_CHARS
+            text = text[-RESULT_TEXT_CHARS:]
+        if dropped:
+            truncated = True
+            text = (f"[… the first {dropped:,} characters are in the run's output events"
+                    f" and logs]\n{text}")
         event: dict[str, Any] = {
             "type": "result",
             "subtype": "error" if is_error else "success",

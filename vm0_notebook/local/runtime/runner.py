@@ -301,7 +301,10 @@ class _Job:
             self._log("error", error)
         elif status == "completed" and (exit_code != 0 or output.result_error is not None):
             status = "failed"
-            error = output.result_error or output.stderr_error() or f"Agent {_exit_text(exit_code)}"
+            # the agent's own error, else its last stderr lines then the exit code: a one-line
+            # summary can name both
+            exited, tail = f"Agent {_exit_text(exit_code)}", output.stderr_error()
+            error = output.result_error or (f"{tail}\n{exited}" if tail else exited)
             error += closed
         self._log("info" if exit_code == 0 else "error", f"Agent {_exit_text(exit_code)}")
         if not output.saw_result:

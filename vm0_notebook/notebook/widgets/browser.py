@@ -105,7 +105,7 @@ class RunsBrowser(Panel):
             ],
             layout=w.Layout(max_width="72em"),
         )
-        self.widget.add_class("vm0-browser")
+        self._mark("vm0-browser")
         self._load_agents()
         self.refresh()
 
@@ -215,7 +215,7 @@ class RunsBrowser(Panel):
         if len(text) > OUTPUT_CHARS:
             note = (
                 f'<div style="opacity:.75">the first {OUTPUT_CHARS:,} of {len(text):,} '
-                "characters; browser.selected.output has them all</div>"
+                f"characters; %vm0 logs {html.escape(run.id)} has every line</div>"
             )
             text = text[:OUTPUT_CHARS]
         return (

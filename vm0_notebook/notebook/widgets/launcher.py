@@ -59,7 +59,7 @@ class RunLauncher(Panel):
         self.volumes = w.SelectMultiple(description="Volumes", rows=3, style=LABEL_STYLE)
         self.artifact = w.Combobox(
             description="Artifact", placeholder="none, or a name (new or existing)",
-            ensure_option=False, style=LABEL_STYLE,
+            ensure_option=False, style=LABEL_STYLE, layout=w.Layout(width="26em"),
         )
         self.variables = w.Textarea(
             description="Variables", placeholder="NAME=value, one per line",
@@ -93,7 +93,7 @@ class RunLauncher(Panel):
             ],
             layout=w.Layout(max_width="60em"),
         )
-        self.widget.add_class("vm0-launcher")
+        self._mark("vm0-launcher")
         self.reload()
 
     # -- choices ------------------------------------------------------------------------------
@@ -106,6 +106,8 @@ class RunLauncher(Panel):
         # labelled with the framework, and a claude-code agent whose executable is missing
         agents = [(agent_label(row), row["name"]) for row in agent_rows(self.client)]
         set_options(self.agent, agents)
+        if self.agent.value is None and agents:  # open ready to launch, not on a blank choice
+            self.agent.value = agents[0][1]
         chosen = set(self.volumes.value)
         self.volumes.options = sorted(v.name for v in self.client.volumes.list())
         self.volumes.value = tuple(n for n in self.volumes.options if n in chosen)
@@ -188,7 +190,7 @@ class RunLauncher(Panel):
 
         view = LiveView.for_run(
             run, tail_lines=self.tail_lines, max_updates_per_second=self.max_updates_per_second,
-            masker=self.masker, handle="launcher.run", publish=self._publish,
+            masker=self.masker, publish=self._publish,
         )
         try:
             outcome = follow(run, view)

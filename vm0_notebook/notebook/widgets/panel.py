@@ -44,10 +44,19 @@ def display_bundle(obj: Any, masker: SecretMasker) -> dict[str, Any]:
     # the kernel's formatters (with the user's settings), else IPython's defaults
     formatter = shell.display_formatter if shell is not None else DisplayFormatter()
     data, _ = formatter.format(obj)
-    data = {mime: masker.mask(v) if isinstance(v, str) else v for mime, v in data.items()}
+    data = {mime: _text(masker, v) for mime, v in data.items()}
     if "text/plain" not in data:
         data["text/plain"] = masker.mask(repr(obj))
     return data
+
+
+def _text(masker: SecretMasker, value: Any) -> Any:
+    """A bundle value as an output carries it: text masked, binary (a PNG) as base64 text."""
+    if isinstance(value, bytes):
+        import base64
+
+        return base64.b64encode(value).decode("ascii")
+    return masker.mask(value) if isinstance(value, str) else value
 
 
 def show_in(output: Any, data: dict[str, Any]) -> None:
@@ -88,6 +97,13 @@ class Panel:
                 self.say(str(exc) if known else f"{type(exc).__name__}: {exc}", "error")
 
         return callback
+
+    def _mark(self, name: str) -> None:
+        """Give the widget its class ``name``, and keep MathJax out of all it shows."""
+        from ...cards import NO_MATH
+
+        for class_name in (name, *NO_MATH.split()):
+            self.widget.add_class(class_name)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)

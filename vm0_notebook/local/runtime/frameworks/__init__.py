@@ -67,9 +67,12 @@ def framework_finish(config: Mapping[str, Any], workdir: Path, secrets: Iterable
         framework.finish(workdir, secrets)
 
 
-def _builtin(description: str, command: list[str], memory: str, timeout_s: int) -> dict[str, Any]:
+def _builtin(
+    description: str, command: list[str], memory: str, timeout_s: int, prompt: str = "text"
+) -> dict[str, Any]:
     resources = {"memory": memory, "cpu": 1}
-    config = {"command": command, "timeout_s": timeout_s, "resources": resources, "network": False}
+    config = {"command": command, "timeout_s": timeout_s, "resources": resources, "network": False,
+              "prompt": prompt}  # "text" or "code": whether the notebook fills in {...}
     return {"description": description, "config": config}
 
 
@@ -87,6 +90,7 @@ BUILTIN_AGENTS: dict[str, dict[str, Any]] = {
         # An address-space limit: numpy and friends reserve far more than they touch.
         memory="4Gi",
         timeout_s=600,
+        prompt="code",
     ),
     "shell": _builtin(
         "Runs the prompt with bash; the working folder is the cwd.",
@@ -94,6 +98,7 @@ BUILTIN_AGENTS: dict[str, dict[str, Any]] = {
         ["bash", "-c", 'eval "$(cat)"'],
         memory="2Gi",
         timeout_s=600,
+        prompt="code",
     ),
     "claude": {
         "description": "Claude Code (the claude CLI): the model key as the run secret "

@@ -1,6 +1,6 @@
 """Agent stream-JSON events as lines a person reads.
 
-    >>> from vm0_notebook.notebook.render import render_event
+    >>> from vm0_notebook.render import render_event
     >>> [line.text for line in render_event({"type": "assistant", "message": {"content": [
     ...     {"type": "tool_use", "name": "Bash", "input": {"command": "ls data"}}]}})]
     ['→ Bash: ls data']
@@ -16,16 +16,20 @@ call is named again above its result, so a text-only frontend still reads them t
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
-from ..api.usage import usage_from_result
-from ..cards import format_duration, format_usage
+from .api.usage import usage_from_result
+from .cards import format_duration, format_usage
 
-# "output": the lines of a tool result after its first (which carries ✓ or ✗)
-Kind = Literal["text", "tool", "ok", "output", "error", "result", "info"]
+# "output": the lines of a tool result after its first (which carries ✓ or ✗); "failed": the
+# closing line of a failed run; "stderr": a line the agent wrote to stderr (shown dimmed)
+Kind = Literal["text", "tool", "ok", "output", "error", "result", "failed", "stderr", "info"]
+#: The kinds of a run's closing line (its ``result``), shown below the scrolling tail.
+CLOSING_KINDS = frozenset({"result", "failed"})
 
 #: Longest line kept from one excerpt (tool inputs, tool results, unknown JSON).
 EXCERPT_CHARS = 160
@@ -58,9 +62,24 @@ def shorten(text: str, limit: int = EXCERPT_CHARS) -> str:
 
 
 def error_line(error: str) -> str:
-    """An error on one line: its last line (where a traceback says what went wrong)."""
+    """An error on one line: its last line (where a traceback says what went wrong); when
+    that only says how the agent exited, the line before it too.
+
+        >>> error_line("Traceback...\\nValueError: bad\\nAgent exited with code 3")
+        'ValueError: bad (exit code 3)'
+    """
     lines = [line for line in str(error).splitlines() if line.strip()]
-    return shorten(lines[-1] if lines else str(error), 300)
+    if not lines:
+        return shorten(str(error), 300)
+    exit_match = _EXIT_LINE.match(lines[-1].strip())
+    if exit_match and len(lines) > 1:
+        how = f"exit code {exit_match['code']}" if exit_match["code"] else exit_match["how"]
+        return shorten(f"{lines[-2]} ({how})", 300)
+    return shorten(lines[-1], 300)
+
+
+# The local server's last line of a failed command's error: how the process ended.
+_EXIT_LINE = re.compile(r"^Agent (?P<how>exited with code (?P<code>-?\d+)|killed by \S+)$")
 
 
 def compact_json(value: Any, limit: int = EXCERPT_CHARS) -> str:
@@ -114,6 +133,9 @@ def _render(event: dict[str, Any], out: list[Line], calls: _Calls | None) -> Non
 
 
 def _system(event: dict[str, Any], out: list[Line]) -> None:
+    if event.get("subtype") == "stderr" and isinstance(event.get("text"), str):
+        out.append(Line(_cut(event["text"]), "stderr"))  # shown dimmed
+        return
     if event.get("subtype") != "init":
         return
     parts = []
@@ -218,6 +240,10 @@ def _result(event: dict[str, Any], seconds: float | None = None) -> Line:
     usage = usage_from_result(event) or {}
     if seconds is None and usage.get("duration_ms") is not None:
         seconds = usage["duration_ms"] / 1000
+    # turns only from a model (a command's output is not a conversation)
+    if not (isinstance(event.get("usage"), dict) or isinstance(event.get("total_cost_usd"),
+                                                               int | float)):
+        usage["num_turns"] = None
     parts = [format_duration(seconds)] if seconds is not None else []
     figures = format_usage(usage)
     if figures:
@@ -226,7 +252,7 @@ def _result(event: dict[str, Any], seconds: float | None = None) -> Line:
     text = head + (" · " + " · ".join(parts) if parts else "")
     if failed and isinstance(event.get("result"), str) and event["result"].strip():
         text += ": " + error_line(event["result"])
-    return Line(text, "error" if failed else "result")
+    return Line(text, "failed" if failed else "result")
 
 
 def _cut(text: str) -> str:
