@@ -17,26 +17,56 @@ from datetime import UTC, datetime
 from typing import Any
 
 __all__ = [
+    "DIM_COLOR",
     "NO_MATH",
     "STATUS_COLORS",
+    "STATUS_CSS",
     "UNSANDBOXED",
     "format_duration",
     "format_usage",
     "run_html",
     "run_text",
+    "theme_color",
     "unsandboxed",
 ]
 
-#: One colour per run status, shared by the card and the plots.
+#: One colour per run status, shared by the card and the plots; each meets 4.5:1 on white.
 STATUS_COLORS = {
     "pending": "#757575",
     "running": "#1565c0",
     "completed": "#2e7d32",
     "failed": "#c62828",
     "timeout": "#ad1457",
-    "cancelled": "#ef6c00",
+    "cancelled": "#b45309",
 }
-_OTHER_COLOR = "#757575"
+
+
+def theme_color(variable: str, fallback: str) -> str:
+    """A CSS colour from JupyterLab's theme ``variable``, moved a quarter of the way towards the
+    theme's text colour so it keeps 4.5:1 on the light and the dark background (the themes'
+    own warn and success colours do not); ``fallback`` where the variables are absent."""
+    text = "var(--jp-content-font-color0, #000)"
+    return f"color-mix(in srgb, var({variable}, {fallback}) 75%, {text})"
+
+
+#: The status colours for HTML: the theme's, with STATUS_COLORS where there is no theme.
+STATUS_CSS = {
+    status: theme_color(variable, STATUS_COLORS[status])
+    for status, variable in (
+        ("pending", "--jp-content-font-color2"),
+        ("running", "--jp-brand-color1"),
+        ("completed", "--jp-success-color1"),
+        ("failed", "--jp-error-color1"),
+        ("timeout", "--jp-error-color0"),
+        ("cancelled", "--jp-warn-color0"),
+    )
+}
+#: Secondary text (labels, stderr, notes): the theme's dimmed text colour, not opacity, so it
+#: keeps 4.5:1 on either background, a table's striped rows included.
+DIM_COLOR = theme_color("--jp-content-font-color2", "#616161")
+_OTHER_COLOR = STATUS_CSS["pending"]
+# The badge's text is the page's background colour: its contrast is the status colour's.
+_ON_COLOR = "var(--jp-layout-color0, #fff)"
 #: Classes that keep MathJax (JupyterLab's and the classic Notebook's) from typesetting what
 #: is inside: a ``$`` in a prompt or an output is text, never maths.
 NO_MATH = "tex2jax_ignore mathjax_ignore"
@@ -188,16 +218,16 @@ def run_html(run: Any, sandbox: str | None = None) -> str:
     say its own and agents run unsandboxed there."""
     esc = html.escape
     status = str(run.status)
-    color = STATUS_COLORS.get(status, _OTHER_COLOR)
+    color = STATUS_CSS.get(status, _OTHER_COLOR)
     rows = []
     for label, short, full in _facts(run, sandbox):
         style = "padding:1px 12px 1px 0;text-align:left;vertical-align:top"
         value_style = style + ";white-space:pre-wrap"
         if label in ("error", "sandbox"):
-            value_style += f";color:{STATUS_COLORS['failed']}"
+            value_style += f";color:{STATUS_CSS['failed']}"
         title = f' title="{esc(full)}"' if full != short else ""
         rows.append(
-            f'<tr><th style="{style};font-weight:600;opacity:.7">{esc(label)}</th>'
+            f'<tr><th style="{style};font-weight:600;color:{DIM_COLOR}">{esc(label)}</th>'
             f'<td style="{value_style}"{title}>{esc(short)}</td></tr>'
         )
     return (
@@ -205,7 +235,7 @@ def run_html(run: Any, sandbox: str | None = None) -> str:
         f'<div class="vm0-run {NO_MATH}" style="border:1px solid rgba(128,128,128,.35);'
         f"border-left:4px solid {color};border-radius:4px;padding:6px 10px;margin:2px 0;"
         f'max-width:60em;font-size:13px">'
-        f'<div style="margin-bottom:4px"><span style="background:{color};color:#fff;'
+        f'<div style="margin-bottom:4px"><span style="background:{color};color:{_ON_COLOR};'
         f'border-radius:3px;padding:1px 7px;font-weight:600">{esc(status)}</span> '
         f"<code>{esc(str(run.id))}</code></div>"
         f'<table style="border-collapse:collapse;margin:0">{"".join(rows)}</table></div>'

@@ -397,7 +397,8 @@ def test_stderr_exit_codes_and_cancelled_runs_read_true(
     expect(view.locator(".vm0-live-header")).to_contain_text("failed")
     stderr = view.locator(".vm0-live-tail span", has_text="warming up")
     expect(stderr).to_be_visible()
-    assert float(stderr.evaluate("e => getComputedStyle(e).opacity")) < 1  # dimmed
+    assert stderr.evaluate("e => getComputedStyle(e).color") != view.evaluate(
+        "e => getComputedStyle(e).color")  # dimmed
     expect(view.locator(".vm0-live-closing")).to_contain_text("about to fail (exit code 3)")
     expect(failed.locator(".jp-OutputArea")).to_contain_text(
         re.compile(r"RunFailed: run run_\w+ failed: about to fail \(exit code 3\)")
@@ -439,3 +440,118 @@ def test_help_opens_with_worked_examples_in_plain_text(
     assert text.index("1. Ask an agent") < text.index("5. Look back") < text.index("Commands")
     assert "::" not in text and "%%vm0 run [-o VAR]" in text
     shown.screenshot(path=str(tmp_path / "help.png"))
+
+
+# -- colours: theme variables, 4.5:1 in the light and the dark theme ----------------------------
+
+# The contrast of each element with text of its own in `root`, against its effective background
+# (the first opaque one above it, with any translucent ones composited over it), per WCAG 2.
+_CONTRASTS = """root => {
+  const parse = s => {
+    let m = s.match(/^rgba?\\(([^)]*)\\)$/);
+    if (m) {
+      const p = m[1].split(/[\\s,\\/]+/).filter(Boolean).map(Number);
+      return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+    }
+    m = s.match(/^color\\(srgb ([^)]*)\\)$/);
+    if (m) {
+      const p = m[1].split(/[\\s\\/]+/).filter(Boolean).map(Number);
+      return [p[0] * 255, p[1] * 255, p[2] * 255, p.length > 3 ? p[3] : 1];
+    }
+    throw new Error("unread colour " + s);
+  };
+  const over = (top, under) => [0, 1, 2].map(i => top[i] * top[3] + under[i] * (1 - top[3]))
+    .concat([1]);
+  const lum = c => c.slice(0, 3).map(v => {
+    v /= 255;
+    return v <= 0.04045 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+  }).reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const hex = c => "#" + c.slice(0, 3).map(v => Math.round(v).toString(16).padStart(2, "0"))
+    .join("");
+  const out = [];
+  for (const el of [root, ...root.querySelectorAll("*")]) {
+    const own = Array.from(el.childNodes).filter(n => n.nodeType === 3)
+      .map(n => n.textContent).join("").trim();
+    if (!own || el.tagName === "SCRIPT") continue;
+    const layers = [];
+    for (let e = el; e; e = e.parentElement) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c[3] > 0) layers.push(c);
+      if (c[3] >= 1) break;
+    }
+    let bg = [255, 255, 255, 1];
+    for (const c of layers.reverse()) bg = over(c, bg);
+    const fg = over(parse(getComputedStyle(el).color), bg);
+    const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+    out.push({text: own.slice(0, 40), tag: el.tagName.toLowerCase(),
+              color: hex(fg), background: hex(bg), ratio: (hi + 0.05) / (lo + 0.05)});
+  }
+  return out;
+}"""
+_SAMPLE_EVENTS = Path(__file__).with_name("agent-stream.jsonl").read_text().splitlines()[:7]
+# A failing run that prints each kind of line: text, a tool call, a tool result ok and one
+# failed, an info line, stderr, and the failed result naming the exit code.
+_EVERY_KIND = (
+    "%%vm0 run shell -o failing\ncat <<'EOF'\n" + "\n".join(_SAMPLE_EVENTS)
+    + "\nEOF\necho 'warming up' >&2\nexit 3"
+)
+
+
+def _measure(cells: list[Any]) -> list[dict[str, Any]]:
+    found = []
+    for cell in cells:
+        for root in cell.locator(".vm0-live, .vm0-run").all():
+            found.extend(root.evaluate(_CONTRASTS))
+    return found
+
+
+def _use_theme(page: Any, name: str) -> None:
+    """Pick ``name`` from JupyterLab's Settings > Theme menu, as a user does."""
+    from playwright.sync_api import expect
+
+    page.locator(".lm-MenuBar-itemLabel", has_text="Settings").click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Theme$")).hover()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{name}$")).click()
+    expect(page.locator("body")).to_have_attribute("data-jp-theme-name", name)
+    light = "true" if "Light" in name else "false"
+    expect(page.locator("body")).to_have_attribute("data-jp-theme-light", light)
+
+
+def test_every_coloured_line_and_card_meets_4_5_to_1_in_light_and_dark(
+    lab: Lab, page: Any, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    _open(page, lab, [
+        "%load_ext vm0_notebook",
+        _EVERY_KIND,
+        "failing",
+        "%%vm0 run shell -o fine\necho all good",
+        "fine",
+    ])
+    _run_cell(page, 0)
+    cells = [_run_cell(page, index) for index in range(1, 5)]
+    expect(cells[0].locator(".vm0-live-closing")).to_contain_text("exit code 3")
+    expect(cells[1].locator(".vm0-run")).to_contain_text("failed")
+    expect(cells[3].locator(".vm0-run")).to_contain_text("completed")
+    page.keyboard.press("Escape")
+    measured: dict[str, list[dict[str, Any]]] = {}
+    try:
+        for theme in ("JupyterLab Light", "JupyterLab Dark"):
+            _use_theme(page, theme)
+            found = measured[theme] = _measure(cells)
+            for index, cell in enumerate(cells[:3]):  # the failed run, its card, a completed run
+                shot = tmp_path / f"colours-{theme.split()[-1].lower()}-{index}.png"
+                cell.screenshot(path=str(shot))
+            texts = " | ".join(item["text"] for item in found)
+            for wanted in ("→ Bash", "✓ ok", "✗ error", "warming up", "started: model",
+                           "I'll start", "exit code 3", "failed", "completed", "error"):
+                assert wanted in texts, f"{wanted!r} not measured in {theme}"
+    finally:
+        (tmp_path / "contrast.json").write_text(json.dumps(measured, indent=1))
+        _use_theme(page, "JupyterLab Light")
+    low = [(theme, item) for theme, found in measured.items() for item in found
+           if item["ratio"] < 4.5]
+    assert not low, low
+    dark = {item["color"] for item in measured["JupyterLab Dark"]}
+    assert dark != {item["color"] for item in measured["JupyterLab Light"]}  # the theme's own

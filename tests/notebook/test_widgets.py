@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.notebook.notebook_kernel import Notebook
+from vm0_notebook.cards import STATUS_CSS
 from vm0_notebook.notebook.masking import SecretMasker
 from vm0_notebook.notebook.widgets import RunLauncher, RunsBrowser, parse_variables
 
@@ -167,7 +168,7 @@ def test_a_bad_form_says_what_to_fix_and_starts_nothing(
     before = _count_runs(client)
     launcher.launch_button.click()
     assert expected in html.unescape(launcher.message.value)
-    assert "color:#c62828" in launcher.message.value  # shown as an error
+    assert f"color:{STATUS_CSS['failed']}" in launcher.message.value  # shown as an error
     assert launcher.run is None and not launcher.running
     assert _count_runs(client) == before
     assert launcher.launch_button.disabled is False
@@ -270,7 +271,7 @@ def test_selecting_a_run_shows_its_card_output_and_frames(client: Any) -> None:
     # a cancel that the server refuses shows its reason, not a traceback in the log console
     browser.cancel_button.click()
     message = html.unescape(browser.message.value)
-    assert message.startswith('<span style="color:#c62828">Run cannot be cancelled: current')
+    assert message.startswith(f'<span style="color:{STATUS_CSS["failed"]}">Run cannot be cancelled')
     browser.close()
 
 

@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from ..cards import NO_MATH, STATUS_COLORS, VERSION_CHARS, format_duration
+from ..cards import DIM_COLOR, NO_MATH, STATUS_CSS, VERSION_CHARS, format_duration, theme_color
 from ..render import CLOSING_KINDS, Line, error_line
 from .masking import SecretMasker
 
@@ -44,13 +44,13 @@ Publisher = Callable[[Bundle, str, bool], None]
 CLOCK_PERIOD = 1.0
 
 _KIND_STYLES = {
-    "error": "color:#c62828",
-    "failed": "color:#c62828;font-weight:bold",
-    "ok": "color:#2e7d32",
+    "error": f"color:{STATUS_CSS['failed']}",
+    "failed": f"color:{STATUS_CSS['failed']};font-weight:bold",
+    "ok": f"color:{STATUS_CSS['completed']}",
     "result": "font-weight:bold",
-    "tool": "color:#6a1b9a",
-    "stderr": "opacity:0.7",
-    "info": "opacity:0.7",
+    "tool": f"color:{theme_color('--jp-info-color1', '#00838f')}",
+    "stderr": f"color:{DIM_COLOR}",
+    "info": f"color:{DIM_COLOR}",
 }
 
 # Runs in the browser after each redraw of a trusted output: the frontend replaces the whole
@@ -272,7 +272,7 @@ class LiveView:
         """The view as HTML: header, a tail box scrolled to its newest line, closing lines,
         the attach line (while running) and the summary; never typeset as maths."""
         shown = self.shown() if shown is None else shown
-        colour = STATUS_COLORS.get(self.status, STATUS_COLORS["pending"])
+        colour = STATUS_CSS.get(self.status, STATUS_CSS["pending"])
         esc = html.escape
         final = ' data-vm0-final="1"' if self.summary else ""
         parts = [
@@ -286,7 +286,7 @@ class LiveView:
         ]
         note = self.hidden_note(shown)
         if note:
-            parts.append(f'<div style="opacity:0.7">{esc(note)}</div>')
+            parts.append(f'<div style="color:{DIM_COLOR}">{esc(note)}</div>')
         if shown[1]:
             # column-reverse: the box opens at its newest line, even where no script runs
             parts.append(

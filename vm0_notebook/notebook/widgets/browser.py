@@ -14,6 +14,7 @@ from datetime import UTC
 from typing import Any
 
 from ...api.errors import MagicError
+from ...cards import DIM_COLOR
 from ...contract import STATUSES
 from ..masking import SecretMasker
 from .panel import LABEL_STYLE, Panel, display_bundle, set_options, show_in
@@ -205,16 +206,16 @@ class RunsBrowser(Panel):
     def _output_html(self, run: Any) -> str:
         if not run.finished:
             return (
-                f'<div style="opacity:.75">{html.escape(run.status)}: its output shows when '
+                f'<div style="color:{DIM_COLOR}">{html.escape(run.status)}: its output shows when '
                 f"it ends (Refresh), or follow it live with %vm0 attach {html.escape(run.id)}</div>"
             )
         text = self.masker.mask(run.fetch_output() or "")
         if not text:
-            return '<div style="opacity:.75">no output</div>'
+            return f'<div style="color:{DIM_COLOR}">no output</div>'
         note = ""
         if len(text) > OUTPUT_CHARS:
             note = (
-                f'<div style="opacity:.75">the first {OUTPUT_CHARS:,} of {len(text):,} '
+                f'<div style="color:{DIM_COLOR}">the first {OUTPUT_CHARS:,} of {len(text):,} '
                 f"characters; %vm0 logs {html.escape(run.id)} has every line</div>"
             )
             text = text[:OUTPUT_CHARS]

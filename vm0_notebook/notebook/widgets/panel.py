@@ -10,10 +10,15 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ...api.errors import MagicError
+from ...cards import DIM_COLOR, STATUS_CSS
 from ..masking import SecretMasker
 
 LABEL_STYLE = {"description_width": "5.5em"}
-_MESSAGE_STYLES = {"error": "color:#c62828", "ok": "color:#2e7d32", "info": "opacity:0.75"}
+_MESSAGE_STYLES = {
+    "error": f"color:{STATUS_CSS['failed']}",
+    "ok": f"color:{STATUS_CSS['completed']}",
+    "info": f"color:{DIM_COLOR}",
+}
 
 
 def _connect(client: Any) -> Any:
