@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import vm0_notebook
-from vm0_notebook.notebook.magics import _COMMANDS, VM0Magics
+from vm0_notebook.notebook.magics import _COMMANDS, VM0Magics, _command_help
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -71,7 +71,7 @@ def test_each_magic_and_option_exists(command: str, options: list[str]) -> None:
     if command in ("status", "start", "stop", "clear", "volume", "artifact"):
         return  # arguments of `local`, `cache`, `mount` (checked as their commands' words)
     assert command in _COMMANDS, f"%vm0 {command} is not a command"
-    help_text = _COMMANDS[command].__doc__ or ""
+    help_text = _command_help(command, _COMMANDS[command])
     assert help_text in (VM0Magics.vm0.__doc__ or "")  # shown by %vm0?
     for option in options:
         assert option in help_text, f"%vm0 {command} has no {option}"
