@@ -240,10 +240,6 @@ def _result(event: dict[str, Any], seconds: float | None = None) -> Line:
     usage = usage_from_result(event) or {}
     if seconds is None and usage.get("duration_ms") is not None:
         seconds = usage["duration_ms"] / 1000
-    # turns only from a model (a command's output is not a conversation)
-    if not (isinstance(event.get("usage"), dict) or isinstance(event.get("total_cost_usd"),
-                                                               int | float)):
-        usage["num_turns"] = None
     parts = [format_duration(seconds)] if seconds is not None else []
     figures = format_usage(usage)
     if figures:

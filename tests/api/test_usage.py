@@ -44,3 +44,12 @@ def test_odd_values_are_left_out() -> None:
     assert usage is not None
     assert (usage["duration_ms"], usage["num_turns"], usage["total_cost_usd"]) == (None,) * 3
     assert usage["input_tokens"] == 0
+
+
+def test_turns_count_only_when_a_model_reported_usage_or_a_cost() -> None:
+    # the stand-in result of a plain command carries a turn count, but no conversation
+    command = {"type": "result", "subtype": "success", "duration_ms": 40, "num_turns": 1}
+    assert usage_from_result(command)["num_turns"] is None
+    modelled = {**command, "usage": {"input_tokens": 5, "output_tokens": 1}}
+    assert usage_from_result(modelled)["num_turns"] == 1
+    assert usage_from_result({**command, "total_cost_usd": 0.0})["num_turns"] == 1

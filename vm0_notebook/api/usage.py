@@ -67,18 +67,23 @@ def usage_from_result(event: Mapping[str, Any]) -> dict[str, Any] | None:
     """The usage of a ``result`` stream-JSON object; None for any other object.
 
     Keys: ``duration_ms`` (the agent's own measure; the run's is ``run.execution_time_ms``),
-    ``num_turns``, ``total_cost_usd`` (None when not reported), the :data:`TOKEN_KEYS` (0 when
-    not reported) and ``models`` (per model: its tokens and ``cost_usd``; empty if not given).
+    ``num_turns`` (None unless a model reported usage or a cost), ``total_cost_usd`` (None when
+    not reported), the :data:`TOKEN_KEYS` (0 when not reported) and ``models`` (per model: its
+    tokens and ``cost_usd``; empty if not given).
     """
     if not isinstance(event, Mapping) or event.get("type") != "result":
         return None
     reported = event.get("usage")
-    reported = reported if isinstance(reported, Mapping) else {}
+    from_model = isinstance(reported, Mapping)
+    reported = reported if from_model else {}
     models = _models(event.get("modelUsage", event.get("model_usage")))
+    cost = _number(event.get("total_cost_usd"))
     usage: dict[str, Any] = {
         "duration_ms": _count(event.get("duration_ms")),
-        "num_turns": _count(event.get("num_turns")),
-        "total_cost_usd": _number(event.get("total_cost_usd")),
+        # turns only from a model (usage or a cost reported): a command's output is not a
+        # conversation, whatever turn count its stand-in result carries
+        "num_turns": _count(event.get("num_turns")) if from_model or cost is not None else None,
+        "total_cost_usd": cost,
     }
     for key in TOKEN_KEYS:
         count = _count(reported.get(key))
