@@ -387,3 +387,31 @@ def test_levels_and_types_beyond_the_documented_ones() -> None:
     assert df["level"].isna().tolist() == [False, False, True]
     assert df["type"].tolist() == ["agent", "audit", "system"]
     assert list(df["type"].cat.categories) == ["agent", "system", "network", "audit"]
+
+
+def test_the_api_json_and_log_entries_give_the_same_frame(module_client, mixed_run) -> None:
+    """``run.logs()`` reads the pages' JSON objects column by column; the frame is the one
+    that ``LogEntry`` objects give, whatever shape or spelling an entry comes in."""
+    from vm0_notebook.api.models import LogEntry
+
+    pager = module_client.runs.logs(mixed_run.id)
+    served = list(pager.as_json())
+    assert all(type(item) is dict for item in served)
+    odd = [
+        {"timestamp": "2024-01-01T00:00:00", "type": "system", "level": "info", "message": "naive"},
+        {"timestamp": 1704067200123, "type": "system", "level": "warn", "message": "epoch ms"},
+        {"timestamp": "2024-01-01t00:00:00z", "type": "agent", "level": "info", "message": "z"},
+        {"timestamp": "2024-01-01T02:00:00+02:00", "type": "network", "level": "debug",
+         "message": "GET", "metadata": {"method": "GET", "status": 200, "duration_ms": 1.5}},
+        {"timestamp": "not a time", "type": "agent", "level": "error", "message": {"a": 1}},
+        {"type": "agent", "level": "info", "metadata": {"sequence": "7", "event_type": 3}},
+        {"createdAt": "2024-01-01T00:00:00Z", "type": "agent", "message": "other spelling",
+         "metadata": {"eventType": "assistant", "sequence": 9}},
+        {"timestamp": None, "type": None, "level": None, "message": None, "metadata": None},
+    ]  # fmt: skip
+    for items in (served, odd, served + odd):
+        entries = [LogEntry.from_api(item) for item in items]
+        for columns in ("default", "all"):
+            pd.testing.assert_frame_equal(frames.logs_frame(items, columns=columns),
+                                          frames.logs_frame(entries, columns=columns))
+    pd.testing.assert_frame_equal(mixed_run.logs(), frames.logs_frame(served))

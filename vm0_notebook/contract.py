@@ -133,7 +133,10 @@ def parse_iso(value: str) -> datetime:
 
     Raises ValueError for text that is not a timestamp.
     """
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    try:  # the API's own form (``...T12:00:00.000Z``) parses as it is
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import sys
 from array import array
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any
@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from . import contract
+from .api._parse import parse_time
 from .api.models import (
     Agent,
     AgentVersion,
@@ -34,6 +35,7 @@ from .api.models import (
     RunMetrics,
     StorageInfo,
     StorageVersion,
+    are_plain_logs,
 )
 from .api.run import Run
 from .cards import NO_MATH
@@ -86,6 +88,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _NAT = np.iinfo(np.int64).min  # NaT's integer value in datetime64
 _NO_META: dict[str, Any] = {}
+_fromisoformat = datetime.fromisoformat
 
 
 # -- logs --------------------------------------------------------------------------------------
@@ -112,11 +115,26 @@ class _LogColumns:
         self.level_codes = {name: i for i, name in enumerate(LOG_LEVELS)}
         self.shared: dict[str, str] = {}
 
-    def add(self, batch: list[LogEntry]) -> None:
-        """Append a batch of log entries to the columns (unknown types get their own category)."""
-        self.times.extend([_NAT if e.timestamp is None else (e.timestamp - _EPOCH) // _US
-                           for e in batch])
-        kinds = [e.type if isinstance(e.type, str) else None for e in batch]
+    def add(self, batch: list[Any]) -> None:
+        """Append a batch of log entries (``LogEntry`` objects or the API's JSON objects) to
+        the columns; unknown types get their own category."""
+        if are_plain_logs(batch):
+            # the API's own shape, read as it is: no LogEntry made for each of 100,000 lines
+            stamps = [_micros(e.get("timestamp")) for e in batch]
+            kinds = [e.get("type") for e in batch]
+            levels = [e.get("level") for e in batch]
+            messages = [e.get("message", "") for e in batch]
+            metas = [e.get("metadata") or _NO_META for e in batch]
+        else:
+            entries = [LogEntry.from_api(e) if isinstance(e, Mapping) else e for e in batch]
+            stamps = [_NAT if e.timestamp is None else (e.timestamp - _EPOCH) // _US
+                      for e in entries]
+            kinds = [e.type for e in entries]
+            levels = [e.level for e in entries]
+            messages = [e.message for e in entries]
+            metas = [e.metadata if isinstance(e.metadata, dict) else _NO_META for e in entries]
+        self.times.extend(stamps)
+        kinds = [kind if isinstance(kind, str) else None for kind in kinds]
         type_codes = self.type_codes
         for kind in set(kinds).difference(type_codes):
             if kind is not None:  # a type the API does not document: its own category
@@ -124,17 +142,18 @@ class _LogColumns:
         self.types.extend([type_codes.get(kind, -1) for kind in kinds])
         level_codes = self.level_codes
         self.levels.extend([level_codes[lv] if type(lv) is str and lv in level_codes
-                            else _level_code(lv) for lv in (e.level for e in batch)])
-        self.messages.extend([e.message if isinstance(e.message, str) or e.message is None
-                              else json.dumps(e.message, separators=(",", ":"), default=str)
-                              for e in batch])
-        metas = [e.metadata if isinstance(e.metadata, dict) else _NO_META for e in batch]
+                            else _level_code(lv) for lv in levels])
+        self.messages.extend([m if isinstance(m, str) or m is None
+                              else json.dumps(m, separators=(",", ":"), default=str)
+                              for m in messages])
         nan = np.nan
         for key, values in self.numbers.items():
-            values.extend([nan if (v := meta.get(key)) is None else _number(v) for meta in metas])
+            values.extend([nan if (v := meta.get(key)) is None else float(v) if type(v) is int
+                           else _number(v) for meta in metas])
         shared = self.shared
         for key, texts in self.texts.items():
             texts.extend([None if (v := meta.get(key)) is None
+                          else shared.setdefault(v, v) if type(v) is str
                           else shared.setdefault(str(v), str(v)) for meta in metas])
 
     def frame(self, drop_empty: bool = False) -> pd.DataFrame:
@@ -172,20 +191,21 @@ class _LogColumns:
 def _shown_texts(messages: list[str | None], event_types: list[str | None]) -> list[str | None]:
     """What a live view showed for each entry: an agent event's rendered lines, else the
     message as it is."""
-    from .render import render_event
+    from .render import shown_text
 
-    texts: list[str | None] = []
-    for message, event_type in zip(messages, event_types, strict=True):
-        if event_type is None or message is None:
-            texts.append(message)
-            continue
-        try:
-            event = json.loads(message)
-        except ValueError:  # a message cut short or not JSON: shown as it is
-            texts.append(message)
-            continue
-        texts.append("\n".join(line.text for line in render_event(event)))
-    return texts
+    return [message if event_type is None or message is None else shown_text(message)
+            for message, event_type in zip(messages, event_types, strict=True)]
+
+
+def _micros(stamp: Any) -> int:
+    """A timestamp as the API sends it, in microseconds since the epoch (``_NAT`` if none)."""
+    if type(stamp) is str:
+        try:  # the API's own form, with its zone
+            return (_fromisoformat(stamp) - _EPOCH) // _US
+        except (ValueError, TypeError):  # another form, or no zone (naive is UTC)
+            pass
+    parsed = parse_time(stamp)
+    return _NAT if parsed is None else (parsed - _EPOCH) // _US
 
 
 def _level_code(level: Any) -> int:

@@ -114,6 +114,26 @@ def render_event(event: Any, *, _calls: _Calls | None = None) -> list[Line]:
     return lines or [Line(compact_json(event), "info")]
 
 
+# One line of assistant text as the local server writes it (compact JSON, keys in this order)
+# and with nothing to unescape: a long log is mostly these, and its rendering is the text.
+_PLAIN_TEXT = re.compile(
+    r'\{"type":"assistant","message":\{"content":\[\{"type":"text","text":"([^"\\]*)"\}\]\}\}'
+)
+
+
+def shown_text(message: str) -> str:
+    """What a live view showed for one agent log entry: its message (an output event's JSON)
+    rendered as lines joined by newlines; a message that is not JSON, as it is."""
+    plain = _PLAIN_TEXT.fullmatch(message)
+    if plain is not None and len(plain[1]) <= TEXT_LINE_CHARS:
+        return plain[1]  # exactly what render_event gives, without decoding
+    try:
+        event = json.loads(message)
+    except ValueError:  # a message cut short or not JSON
+        return message
+    return "\n".join(line.text for line in render_event(event))
+
+
 # JSON objects arrive as dicts: plain isinstance(dict) checks keep this path cheap, since it
 # runs once per event and a run may send tens of thousands.
 def _render(event: dict[str, Any], out: list[Line], calls: _Calls | None) -> None:

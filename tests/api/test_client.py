@@ -141,6 +141,11 @@ def test_lists_page_lazily(api: Any, local_server: Any) -> None:
     pager._request.params["limit"] = 2  # small pages, so the cursor is followed
     assert {r.id for r in pager} == made
     assert len(list(api.runs.list(limit=3))) == 3
+    # the same lists as the API's JSON objects, filters and limits kept
+    raw = list(api.runs.list(agent_id=agent.id).as_json())
+    assert all(type(item) is dict for item in raw) and {item["id"] for item in raw} == made
+    assert [item["name"] for item in api.agents.list(name=agent.name).as_json()] == [agent.name]
+    assert len(list(api.runs.list(agent_id=agent.id, limit=2).as_json())) == 2
 
 
 def test_logs_and_metrics(api: Any) -> None:

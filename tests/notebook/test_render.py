@@ -251,3 +251,29 @@ def test_run_events_other_than_output() -> None:
 def test_shorten_collapses_whitespace() -> None:
     assert shorten("a\n  b\tc") == "a b c"
     assert shorten("x" * 10, limit=5) == "xxxx…"
+
+
+@pytest.mark.parametrize("text", [
+    "line 7 of the benchmark", "", "naïve café ✓", "tab\there", 'a "quoted" word', "back\\slash",
+    "two\nlines", "x" * 2000, "x" * 2001, "$(seq 3)",
+])  # fmt: skip
+def test_the_text_of_a_log_entry_is_what_the_live_view_rendered(text: str) -> None:
+    from vm0_notebook.render import shown_text
+
+    event = {"type": "assistant", "message": {"content": [{"type": "text", "text": text}]}}
+    expected = "\n".join(line.text for line in render_event(event))
+    for message in (json.dumps(event, separators=(",", ":"), ensure_ascii=False),  # as served
+                    json.dumps(event), json.dumps(event, ensure_ascii=True)):
+        assert shown_text(message) == expected
+
+
+def test_the_text_of_other_log_entries() -> None:
+    from vm0_notebook.render import shown_text
+
+    for path in (CLAUDE, SAMPLE):
+        for raw in path.read_text().splitlines():
+            if raw.strip():
+                rendered = "\n".join(line.text for line in render_event(json.loads(raw)))
+                assert shown_text(raw) == rendered
+    assert shown_text('{"type":"assistant","mess') == '{"type":"assistant","mess'  # cut short
+    assert shown_text("plain words") == "plain words"

@@ -9,7 +9,7 @@ is :class:`~vm0_notebook.api.run.Run`; its data is a :class:`RunDetail`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Self
@@ -250,6 +250,17 @@ _LOG_KEYS = frozenset({"timestamp", "type", "level", "message", "metadata"})
 _LOG_META_KEYS = frozenset({"sequence", "event_type", "method", "url", "status", "duration_ms"})
 
 
+def are_plain_logs(items: Sequence[Any]) -> bool:
+    """Whether log entries' JSON objects are all in the contract's own snake_case shape, whose
+    fields are read as they are (no other case style or key to map). Checked a page at a
+    time: the union of the keys is one C-level call however long the page."""
+    if any(type(item) is not dict for item in items) or not set().union(*items) <= _LOG_KEYS:
+        return False
+    metas = [meta for item in items if (meta := item.get("metadata")) is not None]
+    return (all(type(meta) is dict for meta in metas)
+            and set().union(*metas) <= _LOG_META_KEYS)
+
+
 @dataclass(frozen=True)
 class LogEntry(ApiModel):
     """One log line of a run: ``type`` is agent/system/network, ``level`` debug..error.
@@ -270,11 +281,9 @@ class LogEntry(ApiModel):
         """Build from one log entry of the API (either case style, unknown keys ignored)."""
         # a long log is 100,000 of these: the contract's own snake_case shape skips the
         # general path, and gives the very same entry
-        if not extra and type(data) is dict and data.keys() <= _LOG_KEYS:
-            meta = data.get("metadata")
-            if meta is None or (type(meta) is dict and meta.keys() <= _LOG_META_KEYS):
-                return cls(parse_time(data.get("timestamp")), data.get("type"),
-                           data.get("level"), data.get("message", ""), meta or {})
+        if not extra and are_plain_logs((data,)):
+            return cls(parse_time(data.get("timestamp")), data.get("type"), data.get("level"),
+                       data.get("message", ""), data.get("metadata") or {})
         return super().from_api(data, **extra)
 
     @classmethod

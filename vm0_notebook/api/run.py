@@ -304,7 +304,7 @@ class Run:
         from .. import frames
 
         return self._client.await_or_call(
-            self._client.runs.logs(self.id, **filters),
+            self._client.runs.logs(self.id, **filters).as_json(),
             lambda entries: frames.logs_frame(entries, columns=columns),
         )
 

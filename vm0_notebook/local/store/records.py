@@ -82,10 +82,14 @@ def output_log_level(type: str, data: dict[str, Any]) -> str:
 
 
 def migrate(db: Database) -> None:
-    """Bring a data folder made by an older version up to this schema."""
+    """Bring a data folder made by an older version up to this schema: log rows written
+    before the ``entry`` column existed get theirs, once, so reading a page never renders."""
     if "entry" not in db.columns("run_logs"):
         with db.tx() as c:
             c.execute("ALTER TABLE run_logs ADD COLUMN entry TEXT")
+            c.create_function("log_entry", 5, log_entry, deterministic=True)
+            c.execute("UPDATE run_logs SET entry ="
+                      " log_entry(timestamp, type, level, message, metadata)")
 
 
 class Records:
@@ -134,13 +138,10 @@ class Records:
             where.add("id > ?" if order == "asc" else "id < ?", after)
         direction = "ASC" if order == "asc" else "DESC"
         self.flush()
-        rows = self.db.all(
-            f"SELECT id, entry, timestamp, type, level, message, metadata FROM run_logs"
-            f" WHERE {where} ORDER BY id {direction} LIMIT ?",
+        return self.db.all(
+            f"SELECT id, entry FROM run_logs WHERE {where} ORDER BY id {direction} LIMIT ?",
             (*where.params, limit), raw=True,
         )
-        # Entries written before the entry column existed are rendered now.
-        return [(r[0], r[1] or log_entry(*r[2:])) for r in rows]
 
     def metrics(self, run_id: str, *, after: int | None, limit: int) -> list[sqlite3.Row]:
         """Up to ``limit`` of the run's metric samples, oldest first, after ``after``."""

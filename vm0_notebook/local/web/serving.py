@@ -24,7 +24,7 @@ from vm0_notebook.local.web.connections import (
     HEADER_TIMEOUT_S,
     LISTEN_BACKLOG,
     MAX_CONNECTIONS,
-    guarded_h11,
+    guarded_protocol,
     quiet_out_of_files,
     raise_open_files_limit,
 )
@@ -96,7 +96,7 @@ def uvicorn_server(
 
     options: dict[str, Any] = {"log_level": "warning", "access_log": False, "lifespan": "on",
                                "timeout_graceful_shutdown": GRACEFUL_S,
-                               "http": guarded_h11(header_timeout_s, max_connections),
+                               "http": guarded_protocol(header_timeout_s, max_connections),
                                # Accepted in small batches, each new connection makes room
                                # before the next batch takes more descriptors.
                                "backlog": ACCEPT_BATCH}
