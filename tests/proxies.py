@@ -382,6 +382,8 @@ class HostileStorage(Proxy):
     """The real server's storage, with downloads falsified as ``mode`` says (None: honest).
 
     - ``size``: each file's body is 990 bytes longer than its listing says.
+    - ``endless``: each file's body goes on past its listing's size, up to 256 MiB (a disk
+      filler; a client that stops at the listed size never sees more than a chunk of it).
     - ``content``: each file's bytes are replaced by others of the same size, and the listing's
       hashes by theirs, so only the version id gives it away (a cache-poisoning attempt).
     - ``listing``: the listing leaves out a file (every file sent is honest).
@@ -390,7 +392,7 @@ class HostileStorage(Proxy):
     - ``tar-escape``: a 302 to a tar.gz of the version plus a member ``../../escape.txt``.
     """
 
-    MODES = ("size", "content", "listing", "version", "tar", "tar-escape")
+    MODES = ("size", "endless", "content", "listing", "version", "tar", "tar-escape")
 
     def __init__(self, target: str, mode: str | None = None) -> None:
         super().__init__(target)
@@ -408,6 +410,15 @@ class HostileStorage(Proxy):
             self.archives[name] = await self._archive(listing.json()["files"])
             location = f"http://{request.headers['host']}/hostile/{name}"
             await self.respond(send, 302, {"location": location}, b"")
+            return
+        if self.mode == "endless" and request.path.startswith("/storage/blobs/"):
+            await self.start_response(send, 200, {"content-type": "application/octet-stream"})
+            await send({"type": "http.response.body", "more_body": True,
+                        "body": (await self.upstream(request)).content})
+            filler = b"!" * (1 << 20)
+            for _ in range(256):
+                await send({"type": "http.response.body", "body": filler, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
             return
         if self.mode in ("size", "content") and request.path.startswith("/storage/blobs/"):
             body = (await self.upstream(request)).content

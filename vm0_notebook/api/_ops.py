@@ -73,11 +73,15 @@ class Sleep:
 
 @dataclass
 class Download:
-    """Stream ``url`` (a server-given, possibly signed URL) into the file ``dest``."""
+    """Stream ``url`` (a server-given, possibly signed URL) into the file ``dest``; with a
+    ``size``, a body longer than that is stopped there (``what`` names the file in the error),
+    so a hostile server cannot fill the disk."""
 
     url: str
     dest: Path
     progress: Callable[[int], Any] | None = field(default=None, repr=False)
+    size: int | None = None
+    what: str = "a download"
 
 
 @dataclass(frozen=True)

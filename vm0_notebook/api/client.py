@@ -426,6 +426,12 @@ class _Sink:
 
     def write(self, chunk: bytes) -> None:
         """Write one chunk, count it, and report it to the download's progress callback."""
+        size = self.step.size
+        if size is not None and self.total + len(chunk) > size:
+            raise InvalidResponseError(
+                f"The server sent more than {size} bytes for {self.step.what}, but its listing"
+                f" says {size}; the download was stopped and nothing was cached"
+            )
         self._fh.write(chunk)
         self.total += len(chunk)
         if self.step.progress:

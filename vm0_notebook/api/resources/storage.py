@@ -205,8 +205,8 @@ class _Storage(Resource):
             storage.check_listing([f.path for f in files])
             targets = [(f, storage.rel_under(content, f.path)) for f in files]
             with storage.progress(sum(f.size or 0 for f in files), f"mount {info.name}") as bar:
-                yield [Download(f.download_url or "", dest, bar) for f, dest in targets
-                       if f.download_url]
+                yield [Download(f.download_url or "", dest, bar, f.size, f"{f.path!r} of {what}")
+                       for f, dest in targets if f.download_url]
             for f, dest in targets:
                 if not f.download_url:  # empty files may come without a URL
                     dest.parent.mkdir(parents=True, exist_ok=True)
