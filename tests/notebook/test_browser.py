@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.notebook.gated import GATED, release
 from tests.notebook.jupyterlab import CHROMIUM, CHROMIUM_ARGS, Lab, start_lab
 
 pytestmark = [
@@ -164,10 +165,11 @@ def test_launch_a_run_watch_it_stream_then_find_it_in_the_browser(
     launcher.screenshot(path=str(tmp_path / "launcher.png"))
 
     browser = _run_cell(page, 2).locator(".vm0-browser")
-    table = browser.locator(".vm0-runs-table select")
-    expect(table.locator("option").first).to_contain_text(run_id)  # newest first
-    expect(table.locator("option").first).to_contain_text("completed")
-    table.select_option(index=0)
+    row = browser.locator(".vm0-run-row").first
+    expect(row).to_contain_text(run_id)  # newest first
+    expect(row.locator(".vm0-status-completed")).to_have_text("completed")
+    row.click()
+    expect(row).to_have_class(re.compile(r"\bvm0-selected\b"))
     expect(browser.locator(".vm0-run")).to_contain_text(run_id)  # the card
     expect(browser.locator(".vm0-run-output")).to_contain_text(prompt)
     browser.screenshot(path=str(tmp_path / "browser.png"))
@@ -189,6 +191,59 @@ def test_launch_a_run_watch_it_stream_then_find_it_in_the_browser(
     saved_text = saved.read_text()
     assert "application/vnd.jupyter.widget-view+json" in saved_text  # the saved outputs
     assert local_server.token not in saved_text
+
+
+# -- the browser follows a run live ------------------------------------------------------------
+
+def _colour(element: Any) -> dict[str, Any]:
+    """The colour of an element's own text and its contrast, as _CONTRASTS measures them."""
+    (found,) = element.evaluate(_CONTRASTS)
+    return found
+
+
+def test_the_browser_follows_a_running_run_live_then_shows_how_it_ended(
+    lab: Lab, page: Any, client: Any, local_server: Any, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    run = client.runs.create(agent="shell", prompt=GATED)
+    _open(page, lab, ["%load_ext vm0_notebook", "%vm0 browser"])
+    _run_cell(page, 0)
+    browser = _run_cell(page, 1).locator(".vm0-browser")
+    row = browser.locator(".vm0-run-row", has_text=run.id)
+    status = row.locator(".vm0-cell").first
+    expect(status).to_have_text(re.compile(r"^(pending|running)$"))
+    row.click()
+    expect(row).to_have_class(re.compile(r"\bvm0-selected\b"))
+    live = browser.locator(".vm0-live")
+    header = live.locator(".vm0-live-header")
+    expect(live.locator(".vm0-live-tail")).to_contain_text("tick 40")
+    expect(header).to_contain_text("running")
+    expect(status).to_have_text("running")  # the row caught up when the run was selected
+    expect(browser.locator(".vm0-run")).to_contain_text("running")  # the card
+    newest = live.evaluate(_NEWEST_IN_VIEW)
+    assert newest["last"] == "tick 40" and newest["inView"] and newest["scrollable"], newest
+    ticking = header.inner_text()
+    expect(header).not_to_have_text(ticking)  # the clock moves while nothing else comes
+    expect(browser.get_by_role("button", name="Cancel run")).to_be_enabled()
+    running = _colour(status)
+    browser.screenshot(path=str(tmp_path / "browser-following.png"))
+
+    release(local_server, run.id, client)
+    # no Refresh: the row, the card and the live view say how it ended
+    expect(status).to_have_text("completed")
+    expect(row.locator(".vm0-cell").nth(3)).to_have_text(re.compile(r" s$"))  # its duration
+    expect(browser.locator(".vm0-run")).to_contain_text("completed")
+    expect(header).to_contain_text("completed")
+    expect(live.locator(".vm0-live-tail")).to_contain_text("released")
+    expect(browser.get_by_role("button", name="Cancel run")).to_be_disabled()
+    assert browser.get_by_role("button", name="Refresh").is_enabled()
+    # the status cells in the theme's colours, not the text colour of the other cells
+    completed, plain = _colour(status), _colour(row.locator(".vm0-cell").nth(1))
+    assert len({running["color"], completed["color"], plain["color"]}) == 3
+    assert min(running["ratio"], completed["ratio"]) >= 4.5, (running, completed)
+    browser.screenshot(path=str(tmp_path / "browser-followed.png"))
+    assert local_server.token not in page.content()
 
 
 # -- the live view ----------------------------------------------------------------------------
@@ -348,14 +403,20 @@ def test_dollar_signs_are_never_typeset_as_maths(lab: Lab, page: Any, tmp_path: 
         f"%%vm0 run shell -o r\n{prompt}",
         "%vm0 runs --limit 3",
         "r.logs()",
+        "%vm0 browser",
         # the control: MathJax is on, and typesets this once it has seen the outputs above
         'from IPython.display import HTML\nHTML("control: $y^2$")',
     ])
     _run_cell(page, 0)
-    for index in range(1, 5):
+    for index in range(1, 6):
         _run_cell(page, index)
-    control = page.locator(CELL).nth(4).locator(".jp-OutputArea")
+    control = page.locator(CELL).nth(5).locator(".jp-OutputArea")
     expect(control.locator("mjx-container")).to_have_count(1)
+    browser = page.locator(CELL).nth(4).locator(".vm0-browser")
+    row = browser.locator(".vm0-run-row").first
+    expect(row.locator(".vm0-cell").last).to_have_text(prompt)  # the prompt's cell, as written
+    row.click()
+    expect(browser.locator(".vm0-run")).to_contain_text(prompt)
     card = page.locator(CELL).nth(1).locator(".vm0-run")
     expect(card).to_contain_text(prompt)
     # -o r: the next steps may name r
@@ -365,7 +426,7 @@ def test_dollar_signs_are_never_typeset_as_maths(lab: Lab, page: Any, tmp_path: 
     runs = page.locator(CELL).nth(2).locator("table.dataframe")
     expect(runs).to_contain_text(prompt)
     expect(page.locator(CELL).nth(3).locator("table.dataframe")).to_be_visible()
-    for index in range(4):
+    for index in range(5):
         assert page.locator(CELL).nth(index).locator("mjx-container").count() == 0, index
     # the compact runs table, text read from the left
     assert runs.locator("thead tr").first.locator("th").all_inner_texts()[1:] == [
@@ -374,6 +435,7 @@ def test_dollar_signs_are_never_typeset_as_maths(lab: Lab, page: Any, tmp_path: 
     assert align == "left"
     page.locator(CELL).nth(1).screenshot(path=str(tmp_path / "card-with-dollars.png"))
     runs.screenshot(path=str(tmp_path / "runs-with-dollars.png"))
+    browser.screenshot(path=str(tmp_path / "browser-with-dollars.png"))
 
 
 # -- failures, stderr, cancelled runs -----------------------------------------------------------
@@ -418,9 +480,9 @@ def test_stderr_exit_codes_and_cancelled_runs_read_true(
     expect(_run_cell(page, 3).locator(".jp-OutputArea")).to_contain_text("cancelled 47")
 
     browser = _run_cell(page, 4).locator(".vm0-browser")
-    table = browser.locator(".vm0-runs-table select")
-    expect(table.locator("option").first).to_contain_text("cancelled")
-    table.select_option(index=0)
+    row = browser.locator(".vm0-run-row").first
+    expect(row.locator(".vm0-status-cancelled")).to_have_text("cancelled")
+    row.click()
     output = browser.locator(".vm0-run-output")
     expect(output).to_contain_text("line 1\n")
     expect(output).to_contain_text("line 47")
@@ -472,7 +534,7 @@ _CONTRASTS = """root => {
   for (const el of [root, ...root.querySelectorAll("*")]) {
     const own = Array.from(el.childNodes).filter(n => n.nodeType === 3)
       .map(n => n.textContent).join("").trim();
-    if (!own || el.tagName === "SCRIPT") continue;
+    if (!own || el.tagName === "SCRIPT" || el.tagName === "STYLE") continue;
     const layers = [];
     for (let e = el; e; e = e.parentElement) {
       const c = parse(getComputedStyle(e).backgroundColor);
@@ -500,7 +562,7 @@ _EVERY_KIND = (
 def _measure(cells: list[Any]) -> list[dict[str, Any]]:
     found = []
     for cell in cells:
-        for root in cell.locator(".vm0-live, .vm0-run").all():
+        for root in cell.locator(".vm0-live, .vm0-run, .vm0-runs-table").all():
             found.extend(root.evaluate(_CONTRASTS))
     return found
 
@@ -528,25 +590,37 @@ def test_every_coloured_line_and_card_meets_4_5_to_1_in_light_and_dark(
         "failing",
         "%%vm0 run shell -o fine\necho all good",
         "fine",
+        "%vm0 browser",
     ])
     _run_cell(page, 0)
-    cells = [_run_cell(page, index) for index in range(1, 5)]
+    cells = [_run_cell(page, index) for index in range(1, 6)]
     expect(cells[0].locator(".vm0-live-closing")).to_contain_text("exit code 3")
     expect(cells[1].locator(".vm0-run")).to_contain_text("failed")
     expect(cells[3].locator(".vm0-run")).to_contain_text("completed")
+    # the table: a completed row, and the failed run's row selected (tinted)
+    table = cells[4].locator(".vm0-runs-table")
+    expect(table.locator(".vm0-run-row").first.locator(".vm0-status-completed")).to_be_visible()
+    failed_row = table.locator(".vm0-run-row").nth(1)
+    expect(failed_row.locator(".vm0-status-failed")).to_be_visible()
+    failed_row.click()
+    expect(failed_row).to_have_class(re.compile(r"\bvm0-selected\b"))
+    expect(cells[4].locator(".vm0-run")).to_contain_text("failed")
     page.keyboard.press("Escape")
     measured: dict[str, list[dict[str, Any]]] = {}
     try:
         for theme in ("JupyterLab Light", "JupyterLab Dark"):
             _use_theme(page, theme)
             found = measured[theme] = _measure(cells)
-            for index, cell in enumerate(cells[:3]):  # the failed run, its card, a completed run
+            # the failed run, its card, a completed run, the browser
+            for index, cell in enumerate([*cells[:3], cells[4]]):
                 shot = tmp_path / f"colours-{theme.split()[-1].lower()}-{index}.png"
                 cell.screenshot(path=str(shot))
             texts = " | ".join(item["text"] for item in found)
             for wanted in ("→ Bash", "✓ ", "✗ error", "warming up", "started: ",
                            "I'll start", "(exit code", "failed", "completed", "error"):
                 assert wanted in texts, f"{wanted!r} not measured in {theme}"
+            status_cells = {item["text"] for item in found if item["tag"] == "button"}
+            assert {"failed", "completed"} <= status_cells, f"status cells not measured in {theme}"
     finally:
         (tmp_path / "contrast.json").write_text(json.dumps(measured, indent=1))
         _use_theme(page, "JupyterLab Light")

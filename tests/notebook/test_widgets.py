@@ -10,6 +10,7 @@ import html
 import secrets
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.notebook.gated import GATED, release
 from tests.notebook.notebook_kernel import Notebook
 from vm0_notebook.cards import STATUS_CSS
 from vm0_notebook.notebook.masking import SecretMasker
@@ -215,22 +217,50 @@ def _finished_runs(client: Any, agent: str, prompts: list[str]) -> list[Any]:
     return [run.wait(timeout=WAIT) for run in runs]
 
 
+def _row_of(browser: RunsBrowser, run_id: str) -> Any:
+    (row,) = [row for row in browser.table_rows if row.run_id == run_id]
+    return row
+
+
+def _selected_rows(browser: RunsBrowser) -> list[str]:
+    return [row.run_id for row in browser.table_rows if "vm0-selected" in row.box._dom_classes]
+
+
+def _status_class(row: Any) -> list[str]:
+    return [c for c in row.cells["status"]._dom_classes if c.startswith("vm0-status-")]
+
+
 def test_browser_pages_through_the_runs_newest_first(client: Any) -> None:
     marker = _unique("page")
-    runs = _finished_runs(client, "echo", [f"{marker} {i}" for i in range(3)])
+    runs = _finished_runs(client, "echo", [f"{marker} {i}\nsecond line" for i in range(3)])
     browser = RunsBrowser(client, page_size=2)
     newest = [run.id for run in sorted(runs, key=lambda r: r.created_at, reverse=True)]
     assert [run.id for run in browser.runs] == newest[:2]
-    assert [value for _, value in browser.table.options] == newest[:2]
+    assert [row.run_id for row in browser.table_rows] == newest[:2]
     assert browser.prev_button.disabled and not browser.next_button.disabled
     assert browser.page_label.value == "runs 1–2"
     browser.next_button.click()
     assert browser.runs[0].id == newest[2] and browser.page_label.value.startswith("runs 3–")
     browser.prev_button.click()
     assert [run.id for run in browser.runs] == newest[:2]
-    label = browser.table.options[0][0]
-    assert "completed" in label and newest[0] in label and marker in label
-    assert " " not in label  # non-breaking spaces keep the columns in an HTML <select>
+    row = browser.table_rows[0].texts()
+    assert row["status"] == "completed" and row["agent"] == "echo" and row["run"] == newest[0]
+    assert row["prompt"] == f"{marker} 2"  # the prompt's first line
+    assert row["duration"].endswith(" s") and row["created (UTC)"] != "-"
+    assert _status_class(browser.table_rows[0]) == ["vm0-status-completed"]
+    # the table's colours are the theme's status colours
+    css = browser.table.children[0].value
+    assert f".vm0-status-completed {{color:{STATUS_CSS['completed']}" in css
+    browser.close()
+
+
+def test_a_short_page_hides_the_rows_it_does_not_need(client: Any) -> None:
+    _finished_runs(client, "echo", ["one"])
+    shown = _count_runs(client)
+    browser = RunsBrowser(client, page_size=shown + 2)
+    assert len(browser.runs) == len(browser.table_rows) == shown
+    assert all(row.box.layout.display is None for row in browser.table_rows)
+    assert all(row.box.layout.display == "none" for row in browser._rows[shown:])
     browser.close()
 
 
@@ -240,6 +270,7 @@ def test_browser_filters_by_status_and_agent(client: Any) -> None:
     assert {run.status for run in browser.runs} >= {"completed", "failed"}
     browser.status.value = "failed"
     assert browser.runs and {run.status for run in browser.runs} == {"failed"}
+    assert {tuple(_status_class(row)) for row in browser.table_rows} == {("vm0-status-failed",)}
     browser.status.value = ""
     python_id = dict(browser.agent.options)["python"]
     browser.agent.value = python_id
@@ -247,6 +278,7 @@ def test_browser_filters_by_status_and_agent(client: Any) -> None:
     browser.status.value = "pending"
     browser.agent.value = dict(browser.agent.options)["shell"]
     assert browser.runs == [] and browser.page_label.value == "no runs match"
+    assert browser.table_rows == []
     browser.close()
 
 
@@ -256,10 +288,12 @@ def test_selecting_a_run_shows_its_card_output_and_frames(client: Any) -> None:
     browser = RunsBrowser(client)
     browser.logs_button.click()
     assert "select a run in the table first" in browser.message.value
-    browser.table.value = run.id
+    _row_of(browser, run.id).click()  # a click on the row, as in JupyterLab
     assert browser.selected.id == run.id and browser.message.value == ""
+    assert _selected_rows(browser) == [run.id]
     assert run.id in browser.card.value and "completed" in browser.card.value
-    assert prompt in browser.run_output.value and "<pre" in browser.run_output.value
+    output = _shown(browser.run_output, "text/html")
+    assert prompt in output and "<pre" in output and not browser.following
     assert browser.cancel_button.disabled  # a finished run cannot be cancelled
     browser.logs_button.click()
     logs = _shown(browser.frame, "text/html")
@@ -279,9 +313,56 @@ def test_browser_shows_a_chatty_runs_whole_output(client: Any) -> None:
     """The run detail carries only the last 16 KB; the browser shows every line."""
     (run,) = _finished_runs(client, "python", ["for i in range(3000): print(f'n{i:05d}')"])
     browser = RunsBrowser(client)
-    browser.table.value = run.id
-    shown = browser.run_output.value
+    browser.select(run.id)
+    shown = _shown(browser.run_output, "text/html")
     assert "n00000\nn00001" in shown and "n02999" in shown and "the first" not in shown
+    browser.close()
+
+
+def test_browser_follows_a_running_run_live_to_its_end(client: Any, local_server: Any) -> None:
+    run = client.runs.create(agent="shell", prompt=GATED)
+    browser = RunsBrowser(client, max_updates_per_second=50)
+    _row_of(browser, run.id).click()
+    assert browser.following and not browser.cancel_button.disabled
+    live = _until(lambda: "tick 40" in _shown(browser.run_output) and _shown(browser.run_output),
+                  "the lines streamed in")
+    assert live.splitlines()[0].split(" · ")[2] == "running"  # the live header
+    assert _row_of(browser, run.id).texts()["status"] == "running"
+    assert _status_class(_row_of(browser, run.id)) == ["vm0-status-running"]
+    release(local_server, run.id, client)
+    _until(lambda: not browser.following, "the run ended")
+    # no Refresh: the row, the card and the live view say how it ended
+    row = _row_of(browser, run.id)
+    assert row.texts()["status"] == "completed" and row.texts()["duration"].endswith(" s")
+    assert _status_class(row) == ["vm0-status-completed"]
+    assert "completed" in browser.card.value and browser.cancel_button.disabled
+    shown = _shown(browser.run_output)
+    assert "released" in shown and shown.splitlines()[0].split(" · ")[2] == "completed"
+    assert browser.selected.status == "completed" and browser.message.value == ""
+    browser.close()
+
+
+def test_selecting_another_run_lets_go_of_the_followed_one(
+    client: Any, local_server: Any
+) -> None:
+    (done,) = _finished_runs(client, "echo", ["already " + _unique("done")])
+    running = client.runs.create(agent="shell", prompt=GATED)
+    browser = RunsBrowser(client, max_updates_per_second=50)
+    browser.select(running.id)
+    _until(lambda: "tick 40" in _shown(browser.run_output), "the lines streamed in")
+    followers = [t for t in threading.enumerate() if t.name == "vm0-live-output"]
+    _row_of(browser, done.id).click()
+    assert followers and not browser.following
+    assert not any(thread.is_alive() for thread in followers)  # let go, not left writing
+    shown = browser.run_output.outputs
+    assert "already" in _shown(browser.run_output) and "tick" not in _shown(browser.run_output)
+    release(local_server, running.id, client)
+    running.wait(timeout=WAIT)
+    assert browser.run_output.outputs == shown  # nothing more was written into the area
+    assert browser.selected.id == done.id and _selected_rows(browser) == [done.id]
+    # Refresh lists it again, now completed
+    browser.refresh_button.click()
+    assert _row_of(browser, running.id).texts()["status"] == "completed"
     browser.close()
 
 
@@ -289,33 +370,38 @@ def test_browser_cancels_a_running_run(client: Any) -> None:
     run = client.runs.create(agent="python", prompt="import time\ntime.sleep(120)")
     _until(lambda: run.refresh().status == "running", "the run started")
     browser = RunsBrowser(client)
-    browser.table.value = run.id
-    assert "running" in browser.run_output.value
-    assert "%vm0 attach " + run.id in browser.run_output.value
+    _row_of(browser, run.id).click()
+    assert browser.following
+    _until(lambda: " · running · " in _shown(browser.run_output), "the live view shows")
     assert browser.cancel_button.disabled is False
     browser.cancel_button.click()
     assert client.runs.get(run.id).status == "cancelled"
     assert f"{run.id} cancelled" in browser.message.value
     assert browser.selected.status == "cancelled" and browser.cancel_button.disabled
+    assert not browser.following
+    assert _row_of(browser, run.id).texts()["status"] == "cancelled"
     browser.close()
 
 
-# padding that puts the secret across the cut of a table row (60) and of the card's prompt (300)
-@pytest.mark.parametrize("padding", [0, 50, 290])
+# padding that puts the secret across the cut of a table row (120) and of the card's prompt (300)
+@pytest.mark.parametrize("padding", [0, 110, 290])
 def test_browser_masks_every_known_secret(client: Any, padding: int) -> None:
     secret = secrets.token_hex(8) + "-browser-secret"
     (run,) = _finished_runs(client, "echo", ["p" * padding + f"{secret} is the password"])
     masker = SecretMasker()
     masker.add(secret)
     browser = RunsBrowser(client, masker=masker)
-    browser.table.value = run.id
+    _row_of(browser, run.id).click()
     browser.logs_button.click()
-    shown = [label for label, _ in browser.table.options]
-    shown += [browser.card.value, browser.run_output.value, _shown(browser.frame),
+    shown = [text for row in browser.table_rows for text in row.texts().values()]
+    shown += [row.cells["prompt"].tooltip or "" for row in browser.table_rows]
+    shown += [browser.card.value, _shown(browser.run_output),
+              _shown(browser.run_output, "text/html"), _shown(browser.frame),
               _shown(browser.frame, "text/html")]
     # not even its start where a long text is cut short (rows, card, pandas cells)
     assert all(secret[:9] not in text for text in shown)
-    assert "*** is the password" in browser.run_output.value
+    assert "*** is the password" in _shown(browser.run_output)
+    assert "*** is the password" in _row_of(browser, run.id).cells["prompt"].tooltip
     assert masker.mask(client._key) == "***"  # the API key is known to the masker too
     browser.close()
 

@@ -4,8 +4,9 @@
     if outcome.problem:           # the run did not complete: what to tell the user
         ...
 
-``%%vm0 run``, ``%vm0 attach`` and the launcher widget all follow runs with :func:`follow`;
-:func:`watch` is its streaming part (no summary).
+``%%vm0 run``, ``%vm0 attach`` and the widgets (the launcher, the runs browser) all follow runs
+with :func:`follow`; :func:`watch` is its streaming part (no summary). A widget follows from a
+background thread and hands in a ``stop`` event, to let go of a run the user no longer looks at.
 
 A background thread reads the run's event stream and renders each event into the view's tail
 as it arrives; the cell's own thread only redraws the view when an update is due. So display
@@ -31,6 +32,8 @@ OnInterrupt = Literal["cancel", "detach"]
 
 #: Seconds to wait for the stream to end after a cancel was sent.
 CANCEL_GRACE = 15.0
+#: Seconds between looks at a ``stop`` event (nothing else wakes the redraw loop for it).
+STOP_POLL = 0.1
 
 
 @dataclass
@@ -89,15 +92,23 @@ class _Reader(threading.Thread):
                     close()
 
 
-def _pump(view: LiveView, reader: _Reader, deadline: float | None) -> Outcome | None:
-    """Redraw the view until the stream ends (an Outcome) or ``deadline`` passes (None)."""
+def _pump(
+    view: LiveView, reader: _Reader, deadline: float | None,
+    stop: threading.Event | None = None,
+) -> Outcome | None:
+    """Redraw the view until the stream ends (an Outcome), ``deadline`` passes or ``stop`` is
+    set (None)."""
     while not reader.ended.is_set():
+        if stop is not None and stop.is_set():
+            return None
         wait = view.due_in()
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
             wait = min(wait, left)
+        if stop is not None:
+            wait = min(wait, STOP_POLL)
         if wait > 0:
             reader.wake.wait(wait)
             reader.wake.clear()
@@ -114,11 +125,14 @@ def watch(
     *,
     on_interrupt: OnInterrupt = "cancel",
     timeout: float | None = None,
+    stop: threading.Event | None = None,
 ) -> Outcome:
-    """Stream ``run`` into ``view`` until it finishes, Ctrl-C, or ``timeout`` seconds pass.
+    """Stream ``run`` into ``view`` until it finishes, Ctrl-C, ``timeout`` seconds pass or
+    ``stop`` is set.
 
     On Ctrl-C or timeout the run is cancelled (``on_interrupt="cancel"``, then the stream is
-    followed to its end) or left running (``"detach"``). The view's summary is not drawn here.
+    followed to its end) or left running (``"detach"``). ``stop`` always leaves it running: the
+    caller stopped looking, nobody asked to cancel. The view's summary is not drawn here.
     """
     # the closing line's duration from the run's start, as the header and the card count it
     render = RunRenderer(started_at=lambda: _started_at(run))
@@ -127,9 +141,12 @@ def watch(
     reader.start()
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
-        outcome = _pump(view, reader, deadline)
+        outcome = _pump(view, reader, deadline, stop)
         if outcome is not None:
             return outcome
+        if stop is not None and stop.is_set():
+            reader.stop.set()
+            return Outcome("detached", reason="stopped following")
         reason = f"gave up after {timeout:g} s (--timeout)"
     except KeyboardInterrupt:
         reason = "interrupted"
@@ -171,13 +188,15 @@ def follow(
     on_interrupt: OnInterrupt = "cancel",
     timeout: float | None = None,
     card: bool = False,
+    stop: threading.Event | None = None,
 ) -> Outcome:
     """Stream ``run`` into ``view``, then draw the summary; the Outcome says how it ended.
 
     ``card``: a completed run's card is shown right below the view (the cell's value), so the
     summary leaves the reference facts to it. ``outcome.problem`` is None when the run completed.
+    ``stop``: as for :func:`watch`.
     """
-    outcome = watch(run, view, on_interrupt=on_interrupt, timeout=timeout)
+    outcome = watch(run, view, on_interrupt=on_interrupt, timeout=timeout, stop=stop)
     with contextlib.suppress(Exception):  # the summary can do with what the stream said
         run.refresh()
     view.finish(run, card=card and outcome.how == "finished" and run.ok)

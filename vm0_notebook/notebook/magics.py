@@ -519,10 +519,13 @@ class VM0Magics(Magics, Configurable):
 
     @magic_arguments("vm0 browser")
     def _browser(self, args: Any, cell: str | None) -> Any:
-        """A table of recent runs to select, inspect and cancel."""
+        """A table of recent runs to select, inspect, follow live and cancel."""
         from .widgets import RunsBrowser
 
-        return RunsBrowser(self.client, masker=self.masker)
+        return RunsBrowser(
+            self.client, masker=self.masker, tail_lines=self.tail_lines,
+            max_updates_per_second=self.max_updates_per_second,
+        )
 
     @magic_arguments("vm0 local")
     @argument("action", choices=("status", "start", "stop"), help="status, start or stop")

@@ -15,13 +15,12 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import threading
 from typing import Any
 
 from ...api.errors import MagicError
 from ..args import check_env_name
 from ..masking import SecretMasker
-from .panel import LABEL_STYLE, Panel, set_options, show_in
+from .panel import LABEL_STYLE, LiveOutput, Panel, set_options
 
 
 class RunLauncher(Panel):
@@ -47,9 +46,6 @@ class RunLauncher(Panel):
 
         super().__init__(client, masker)
         self.run: Any = None
-        self.tail_lines = tail_lines
-        self.max_updates_per_second = max_updates_per_second
-        self._thread: threading.Thread | None = None
         wide = w.Layout(width="100%")
         self.agent = w.Dropdown(description="Agent", style=LABEL_STYLE)
         self.prompt = w.Textarea(
@@ -77,6 +73,10 @@ class RunLauncher(Panel):
             description="Reload", icon="refresh", tooltip="Reload agents, volumes and artifacts"
         )
         self.output = w.Output(layout=wide)
+        self._live = LiveOutput(
+            self.output, self.masker, say=self.say, on_end=lambda run: self._set_running(False),
+            tail_lines=tail_lines, max_updates_per_second=max_updates_per_second,
+        )
         self.launch_button.on_click(self._guard(self.launch))
         self.cancel_button.on_click(self._guard(self.cancel))
         self.reload_button.on_click(self._guard(self.reload))
@@ -148,7 +148,7 @@ class RunLauncher(Panel):
     @property
     def running(self) -> bool:
         """True while a launched run is being followed."""
-        return self._thread is not None and self._thread.is_alive()
+        return self._live.running
 
     def launch(self) -> Any:
         """Start the run the form describes and follow it live in the output area."""
@@ -159,12 +159,8 @@ class RunLauncher(Panel):
         run = self.client.runs.create(**request)
         self.run = run
         self.say("")
-        self.output.outputs = ()
         self._set_running(True)
-        self._thread = threading.Thread(
-            target=self._follow, args=(run,), name="vm0-launcher", daemon=True
-        )
-        self._thread.start()
+        self._live.start(run)
         return run
 
     def cancel(self) -> None:
@@ -180,29 +176,8 @@ class RunLauncher(Panel):
 
     def wait(self, timeout: float | None = None) -> Any:
         """Block until the launched run's live view is finished; the Run (None if none)."""
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._live.join(timeout)
         return self.run
-
-    def _follow(self, run: Any) -> None:
-        from ..follow import follow
-        from ..live import LiveView
-
-        view = LiveView.for_run(
-            run, tail_lines=self.tail_lines, max_updates_per_second=self.max_updates_per_second,
-            masker=self.masker, publish=self._publish,
-        )
-        try:
-            outcome = follow(run, view)
-            # the view's summary leaves the reason to this line
-            self.say(outcome.problem or "", "error" if outcome.problem else "info")
-        except Exception as exc:  # a thread has nobody else to tell
-            self.say(f"{type(exc).__name__}: {exc}", "error")
-        finally:
-            self._set_running(False)
-
-    def _publish(self, bundle: dict[str, str], display_id: str, update: bool) -> None:
-        show_in(self.output, dict(bundle))
 
     def _set_running(self, running: bool) -> None:
         self.launch_button.disabled = running

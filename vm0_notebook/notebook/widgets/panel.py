@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import html
 import os
+import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from ...api.errors import MagicError
@@ -69,10 +71,126 @@ def show_in(output: Any, data: dict[str, Any]) -> None:
     output.outputs = ({"output_type": "display_data", "data": data, "metadata": {}},)
 
 
+#: Seconds :meth:`LiveOutput.stop` waits for the thread to let go (a hang guard: it lets go
+#: within a tenth of a second, or after one HTTP request when the run just ended).
+STOP_WAIT = 10.0
+
+
+@dataclass
+class _Following:
+    run: Any
+    stop: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+
+
+class LiveOutput:
+    """Follows one run at a time into an ``ipywidgets.Output``: the cell's live view (newest line
+    in view, the header's clock ticking), from a background thread so the widget's buttons stay
+    responsive.
+
+        live = LiveOutput(output, masker, say=panel.say, on_end=lambda run: ...)
+        live.start(run)      # stops following the previous run first
+        live.stop()          # lets go: the run keeps going, nothing more is written
+
+    ``say(text, kind)`` gets what to tell the user when the run ends (its problem, if any),
+    ``on_end(run)`` the refreshed Run, and ``on_status(run, status)`` (if given) each new status
+    the stream brings, as it is drawn; none is called for a run that was let go.
+    """
+
+    def __init__(
+        self, output: Any, masker: SecretMasker, *, say: Callable[[str, str], None],
+        on_end: Callable[[Any], None], on_status: Callable[[Any, str], None] | None = None,
+        tail_lines: int = 100, max_updates_per_second: float = 10.0,
+    ) -> None:
+        self.output = output
+        self.masker = masker
+        self.tail_lines = tail_lines
+        self.max_updates_per_second = max_updates_per_second
+        self._say = say
+        self._on_end = on_end
+        self._on_status = on_status
+        self._current: _Following | None = None
+        # held while writing, so once stop() has it no old thread writes again
+        self._lock = threading.RLock()
+
+    @property
+    def running(self) -> bool:
+        """True while a run is being followed."""
+        current = self._current
+        return current is not None and current.thread is not None and current.thread.is_alive()
+
+    def start(self, run: Any) -> None:
+        """Clear the output and follow ``run`` into it (letting go of any run followed before)."""
+        self.stop()
+        following = _Following(run)
+        following.thread = threading.Thread(
+            target=self._follow, args=(following,), name="vm0-live-output", daemon=True
+        )
+        with self._lock:
+            self._current = following
+            self.output.outputs = ()
+        following.thread.start()
+
+    def stop(self) -> None:
+        """Stop following: the run keeps going, the output keeps what it shows, and once this
+        returns the thread writes nothing more (it is gone, or has STOP_WAIT to go)."""
+        with self._lock:
+            following, self._current = self._current, None
+        if following is None or following.thread is None:
+            return
+        following.stop.set()
+        if following.thread is not threading.current_thread():
+            following.thread.join(STOP_WAIT)
+
+    def join(self, timeout: float | None = None) -> None:
+        """Block until the run followed now has ended (and its end was told)."""
+        current = self._current
+        if current is not None and current.thread is not None:
+            current.thread.join(timeout)
+
+    def _follow(self, following: _Following) -> None:
+        from ..follow import follow
+        from ..live import LiveView
+
+        run = following.run
+        told_status = "pending"  # a new view's, until the stream says otherwise
+
+        def publish(bundle: dict[str, str], display_id: str, update: bool) -> None:
+            nonlocal told_status
+            with self._lock:
+                if following is not self._current:
+                    return
+                show_in(self.output, dict(bundle))
+                if self._on_status is not None and view.status != told_status:
+                    told_status = view.status
+                    self._on_status(run, told_status)
+
+        view = LiveView.for_run(
+            run, tail_lines=self.tail_lines, max_updates_per_second=self.max_updates_per_second,
+            masker=self.masker, publish=publish,
+        )
+        try:
+            outcome = follow(run, view, stop=following.stop)
+            # the view's summary leaves the reason to the message line
+            told = (outcome.problem or "", "error" if outcome.problem else "info")
+        except Exception as exc:  # a thread has nobody else to tell
+            told = (f"{type(exc).__name__}: {exc}", "error")
+        with self._lock:
+            if following is not self._current:
+                return
+            try:
+                self._say(*told)
+                self._on_end(run)
+            except Exception as exc:
+                self._say(f"{type(exc).__name__}: {exc}", "error")
+
+
 class Panel:
     """What both widgets share: a client, a masker, a message line and error reporting."""
 
     widget: Any
+    #: Where the panel follows a run live, if it does.
+    _live: LiveOutput | None = None
 
     def __init__(self, client: Any, masker: SecretMasker | None) -> None:
         import ipywidgets as w
@@ -114,7 +232,10 @@ class Panel:
         return self.widget._repr_mimebundle_(**kwargs)
 
     def close(self) -> None:
-        """Close the widget and everything in it (their comms with the frontend)."""
+        """Close the widget and everything in it (their comms with the frontend), after letting
+        go of the run it follows (which keeps going)."""
+        if self._live is not None:
+            self._live.stop()
         for child in _descendants(self.widget):
             child.close()
 
