@@ -88,7 +88,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _NAT = np.iinfo(np.int64).min  # NaT's integer value in datetime64
 _NO_META: dict[str, Any] = {}
-_fromisoformat = datetime.fromisoformat
 
 
 # -- logs --------------------------------------------------------------------------------------
@@ -127,8 +126,7 @@ class _LogColumns:
             metas = [e.get("metadata") or _NO_META for e in batch]
         else:
             entries = [LogEntry.from_api(e) if isinstance(e, Mapping) else e for e in batch]
-            stamps = [_NAT if e.timestamp is None else (e.timestamp - _EPOCH) // _US
-                      for e in entries]
+            stamps = [_micros(e.timestamp) for e in entries]
             kinds = [e.type for e in entries]
             levels = [e.level for e in entries]
             messages = [e.message for e in entries]
@@ -198,12 +196,8 @@ def _shown_texts(messages: list[str | None], event_types: list[str | None]) -> l
 
 
 def _micros(stamp: Any) -> int:
-    """A timestamp as the API sends it, in microseconds since the epoch (``_NAT`` if none)."""
-    if type(stamp) is str:
-        try:  # the API's own form, with its zone
-            return (_fromisoformat(stamp) - _EPOCH) // _US
-        except (ValueError, TypeError):  # another form, or no zone (naive is UTC)
-            pass
+    """A timestamp (as the API sends it, or a datetime) in microseconds since the epoch,
+    ``_NAT`` if there is none."""
     parsed = parse_time(stamp)
     return _NAT if parsed is None else (parsed - _EPOCH) // _US
 

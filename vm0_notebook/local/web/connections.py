@@ -75,8 +75,8 @@ def connection_limit(configured: int) -> int:
 
 def guarded_protocol(header_timeout_s: float, max_connections: int) -> type[asyncio.Protocol]:
     """uvicorn's HTTP protocol with a header deadline and a connection limit (see above):
-    httptools' (a C parser, several times faster per request than h11) where it is installed,
-    else h11's."""
+    httptools' (a C parser: a page of logs costs the server a fifth less CPU than with h11)
+    where it is installed, else h11's."""
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     except ImportError:  # httptools is missing (a platform without its wheel)
